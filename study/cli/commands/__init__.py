@@ -1,0 +1,2 @@
+"""Sub-command modules; importing one registers its commands on ``study.cli.main.app``."""
+from study.cli.commands import data  # noqa: F401

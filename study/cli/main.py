@@ -1,0 +1,74 @@
+"""The ``study`` command. Sub-commands import their heavy dependencies lazily, so --help is fast."""
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from study import __version__
+
+app = typer.Typer(
+    help="Hyperparameter studies of adversarial training seen through energy-based models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of this package and of the stack it drives."""
+    from importlib import metadata
+
+    print(f"der-study {__version__}")
+    for dist in ("torch", "torchvision", "ray", "optuna", "mlflow", "torch-fidelity"):
+        try:
+            print(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            print(f"{dist} (not installed)")
+
+
+def _register_subcommands() -> None:
+    from study.cli import commands  # noqa: F401  (each module adds its commands to `app`)
+
+
+def _format_validation_error(exc) -> str:
+    lines = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {e['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and turn bad input into one readable paragraph and exit code 2."""
+    from pydantic import ValidationError
+
+    from trainables.errors import InputError
+    from trainables.registry import UnknownNameError
+
+    _register_subcommands()
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="study")
+        return int(rv or 0)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except ValidationError as e:
+        err.print(f"[red]error:[/red] {_format_validation_error(e)}")
+        return 2
+    except (InputError, UnknownNameError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        return 2
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Typed configuration of one training run.
+
+Defaults are the published recipes of ``method.md``: CIFAR-10, PreActResNet-18, PGD-10 AT at
+ε = 8/255 with the robust-overfitting schedule (200 epochs, piecewise 0.1 → 0.01 → 0.001).
+ε and α are given in 1/255 units (``epsilon: 8`` means 8/255) and logged exactly as given.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trainables.registry import check_name
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a YAML must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Which dataset, where it lives, and how it is split and subset."""
+
+    name: str = "cifar10"
+    root: Optional[str] = Field(
+        None, description="Data dir; else $STUDY_DATA_DIR; else the user cache dir. "
+        "For imagefolder: the folder holding train/ and test/."
+    )
+    download: bool = True
+    val_size: int = Field(1000, ge=0, description="Held-out validation images taken from train.")
+    split_seed: int = 0
+    train_subset: Optional[int] = Field(None, gt=0, description="Use only this many training images.")
+    test_subset: Optional[int] = Field(None, gt=0, description="Use only this many test images.")
+    image_size: Optional[int] = Field(
+        None, gt=0, description="imagefolder only: resize every image to image_size x image_size; "
+        "None: images must already share one size."
+    )
+    augment: Optional[bool] = Field(None, description="Pad-4 crop + flip; None: on for 32x32 colour data.")
+    loader: Literal["torch", "device"] = Field(
+        "torch", description="torch: CPU DataLoader; device: uint8 dataset on the device, augmented there."
+    )
+    num_workers: int = Field(0, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        return check_name("dataset", v)
+
+
+class ModelConfig(_Strict):
+    name: str = "preact_resnet18"
+    width: Optional[int] = Field(None, gt=0, description="Base width for the small CNN.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        return check_name("model", v)
+
+
+class MethodConfig(_Strict):
+    """The adversarial-training method and the attack it trains against."""
+
+    name: str = "pgd"
+    norm: Literal["linf", "l2"] = "linf"
+    epsilon: float = Field(8.0, gt=0, description="Attack radius in 1/255 units (8 means 8/255).")
+    alpha: Optional[float] = Field(
+        None, gt=0, description="Step size in 1/255 units; None: the method's default from method.md §3."
+    )
+    steps: int = Field(10, ge=1, description="Attack steps for multi-step methods (PGD-AT, TRADES).")
+    noise_k: float = Field(2.0, gt=0, description="N-FGSM noise magnitude k (start in U(-kε, kε)).")
+    trades_beta: float = Field(6.0, ge=0)
+    gradalign_lambda: float = Field(0.2, ge=0)
+    attack_bn_mode: Literal["eval", "train"] = Field(
+        "eval", description="BatchNorm mode while generating the training attack (it changes ΔE)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        return check_name("method", v)
+
+
+class DERConfig(_Strict):
+    """Delta Energy Regularizer, method.md §5. weight = 0 disables it."""
+
+    weight: float = Field(0.0, ge=0, description="λ, the DER weight.")
+    rho: Literal["square", "abs"] = "square"
+    joint_weight: float = Field(0.0, ge=0, description="λ_joint for the joint-energy term.")
+    energy_weights: bool = Field(False, description="w_i = 1/softplus(|E(x_i)|), detached.")
+    natural_at: Literal["clean", "random_start"] = "clean"
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0 or self.joint_weight > 0
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(0.1, gt=0, description="Peak learning rate.")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    nesterov: bool = False
+
+
+class ScheduleConfig(_Strict):
+    name: Literal["piecewise", "cyclic", "cosine", "constant"] = "piecewise"
+    milestones: list[float] = Field(
+        default_factory=lambda: [0.5, 0.75],
+        description="piecewise: fractions of training where lr is multiplied by gamma.",
+    )
+    gamma: float = Field(0.1, gt=0)
+    warmup_fraction: float = Field(0.4, gt=0, lt=1, description="cyclic: where the triangle peaks.")
+
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(not 0 < m < 1 for m in v) or v != sorted(v):
+            raise ValueError("milestones must be increasing fractions of training in (0, 1), e.g. [0.5, 0.75]")
+        return v
+
+
+class EvalConfig(_Strict):
+    """Per-epoch validation, CO probe, and the final test evaluation (method.md §7)."""
+
+    energy_trace: bool = Field(True, description="Trace ΔE of the training attack every epoch.")
+    trace_every: int = Field(1, ge=1, description="Trace every k-th training batch (1: all).")
+    val_pgd_steps: int = Field(10, ge=1)
+    val_restarts: int = Field(1, ge=1)
+    probe_size: int = Field(256, ge=1, description="Fixed training batch for the CO probe.")
+    probe_pgd_steps: int = Field(10, ge=1)
+    final: bool = True
+    test_pgd: list[tuple[int, int]] = Field(
+        default_factory=lambda: [(20, 1), (50, 10)], description="(steps, restarts) pairs for the test set."
+    )
+    autoattack: bool = True
+    autoattack_n: int = Field(1000, ge=1, description="Test images for AutoAttack (RobustBench uses 1,000).")
+    batch_size: int = Field(256, ge=1)
+
+
+class RunConfig(_Strict):
+    """One training run: everything needed to reproduce it."""
+
+    name: str = "run"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    der: DERConfig = Field(default_factory=DERConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(128, ge=1)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on CUDA.")
+    channels_last: Optional[bool] = Field(None, description="None: on for CUDA.")
+    compile: bool = False
+    deterministic: bool = False
+    threads: Optional[int] = Field(None, ge=1, description="torch CPU threads; None: torch's default.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunConfig":
+        if self.method.norm == "l2" and self.method.name not in ("pgd",):
+            raise ValueError(f"method.norm 'l2' is only supported by method 'pgd', not {self.method.name!r}")
+        return self

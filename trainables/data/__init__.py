@@ -1,0 +1,78 @@
+"""Datasets, splits and loaders: everything between files on disk and ``(x, y)`` batches on a device.
+
+Each dataset is a registered *source* (``DATASETS``) that can ``locate`` its files and ``load`` them
+into uint8 tensors; ``build_data`` splits those and wraps them in loaders.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Protocol
+
+import torch
+
+from trainables.registry import Registry
+
+if TYPE_CHECKING:
+    from trainables.config import DataConfig
+
+
+@dataclass
+class DatasetArrays:
+    """A whole dataset in memory: uint8 (N, C, H, W) images and int64 labels, train (incl. val) and test."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: Optional[Path] = None
+
+
+@dataclass
+class Location:
+    """Where a dataset is looked for and whether it is there (for ``study data info`` and errors)."""
+
+    name: str
+    searched: list[Path]
+    found: Optional[Path]
+    detail: str
+    notes: list[str] = field(default_factory=list)
+
+
+class DatasetSource(Protocol):
+    """What ``DATASETS`` holds: finds a dataset's files and loads them."""
+
+    def locate(self, cfg: "DataConfig") -> Location: ...
+
+    def load(self, cfg: "DataConfig") -> DatasetArrays: ...
+
+
+DATASETS: Registry[DatasetSource] = Registry("dataset")
+
+from trainables.data import imagefolder, torchvision_sets  # noqa: E402,F401  (fill DATASETS)
+from trainables.data.bundle import DataBundle, build_data, load_arrays, locate  # noqa: E402
+from trainables.data.loaders import DeviceLoader, TorchLoader  # noqa: E402
+from trainables.data.roots import cache_dir, resolve_root  # noqa: E402
+from trainables.data.split import SplitIndices, split_indices  # noqa: E402
+from trainables.data.unpack import unpack_zip  # noqa: E402
+
+__all__ = [
+    "DATASETS",
+    "DataBundle",
+    "DatasetArrays",
+    "DatasetSource",
+    "DeviceLoader",
+    "Location",
+    "SplitIndices",
+    "TorchLoader",
+    "build_data",
+    "cache_dir",
+    "load_arrays",
+    "locate",
+    "resolve_root",
+    "split_indices",
+    "unpack_zip",
+]

@@ -1,0 +1,299 @@
+"""The torchvision datasets (CIFAR-10/100, SVHN, MNIST, Fashion-MNIST) as registered sources.
+
+Files are looked for under the data root and its conventional subfolders (``root/fashion-mnist``
+…). Archives found there (``*.gz``, ``*.tar.gz``) are extracted next to them, or, when that folder
+is read-only, into a staging folder in the cache. The network is used only when the files are
+absent, ``download`` is on, and a quick probe says the host is reachable, so offline runs fail
+fast with a message that says where we looked and how to fix it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+import torch
+
+from trainables.data import DATASETS, DatasetArrays, Location
+from trainables.data.roots import DATA_ENV, cache_dir, is_writable, path_key, resolve_root, root_source
+from trainables.errors import DatasetNotFoundError, InputError
+
+if TYPE_CHECKING:
+    from trainables.config import DataConfig
+
+OFFLINE_ENV = "STUDY_OFFLINE"
+_PROBE_TIMEOUT_S = 3.0
+_DOWNLOAD_SOCKET_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class TorchvisionSet:
+    """How one torchvision dataset is laid out on disk, downloaded, and described."""
+
+    name: str
+    tv_class: str
+    ready_files: tuple[str, ...]  # relative to the dataset dir: present means loadable with download=False
+    archives: tuple[str, ...]  # relative: present means extractable offline
+    extract_into: str  # relative folder the archives are extracted into
+    alt_dirs: tuple[str, ...]  # conventional subfolders of the root also searched
+    host: str  # probed before any download
+    layout: Literal["NHW", "NHWC", "NCHW"]
+    split_kwargs: tuple[dict[str, Any], dict[str, Any]]  # (train, test) constructor arguments
+    image_size: int
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...] = field(default=())  # fallback when torchvision has no `classes`
+
+    # ----- locating -------------------------------------------------------------------------
+
+    def _candidates(self, root: Path) -> list[Path]:
+        return [root, *(root / d for d in self.alt_dirs)]
+
+    def _staging(self, cand: Path) -> Path:
+        return cache_dir() / "staged" / f"{self.name}-{path_key(cand)}"
+
+    def _ready(self, d: Path) -> bool:
+        return all((d / f).is_file() for f in self.ready_files)
+
+    def _has_archives(self, d: Path) -> bool:
+        return bool(self.archives) and all((d / f).is_file() for f in self.archives)
+
+    def _scan(self, root: Path) -> tuple[list[Path], Optional[Path], Optional[Path]]:
+        """(searched dirs, a ready dir or None, a dir holding the archives or None)."""
+        searched: list[Path] = []
+        archive_dir = None
+        for cand in self._candidates(root):
+            for d in (cand, self._staging(cand)):
+                searched.append(d)
+                if self._ready(d):
+                    return searched, d, None
+            if archive_dir is None and self._has_archives(cand):
+                archive_dir = cand
+        return searched, None, archive_dir
+
+    def _extract_dest(self, src: Path) -> Path:
+        return src if is_writable(src / self.extract_into) else self._staging(src)
+
+    def locate(self, cfg: "DataConfig") -> Location:
+        root = resolve_root(cfg)
+        searched, ready, archive_dir = self._scan(root)
+        notes = [f"root {root} (from {root_source(cfg)})"]
+        if ready is not None:
+            return Location(self.name, searched, ready, "found, ready to load", notes)
+        if archive_dir is not None:
+            dest = self._extract_dest(archive_dir)
+            how = "in place" if dest == archive_dir else f"into the cache ({dest}) because {archive_dir} is read-only"
+            return Location(self.name, searched, archive_dir, f"found archives; they will be extracted {how}", notes)
+        return Location(self.name, searched, None, "not found", notes)
+
+    # ----- loading --------------------------------------------------------------------------
+
+    def load(self, cfg: "DataConfig") -> DatasetArrays:
+        if cfg.image_size is not None and cfg.image_size != self.image_size:
+            raise InputError(
+                f"data.image_size={cfg.image_size} is only supported by the imagefolder dataset; "
+                f"{self.name} images are {self.image_size}x{self.image_size} (leave data.image_size unset)"
+            )
+        root = resolve_root(cfg)
+        searched, ready, archive_dir = self._scan(root)
+        if ready is None and archive_dir is not None:
+            ready = self._extract(archive_dir, self._extract_dest(archive_dir))
+        if ready is None:
+            ready = self._download(cfg, root, searched)
+        return self._read(ready)
+
+    def _extract(self, src: Path, dest: Path) -> Path:
+        """Extract the archives of ``src`` into ``dest`` (atomically per top-level entry); return ``dest``."""
+        from torchvision.datasets.utils import extract_archive
+
+        target = dest / self.extract_into
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target, prefix=".extract-") as tmp:
+            for archive in self.archives:
+                extract_archive(str(src / archive), tmp)
+            for entry in Path(tmp).iterdir():
+                final = target / entry.name
+                if final.is_dir() and not final.is_symlink():
+                    shutil.rmtree(final)
+                os.replace(entry, final)
+        if not self._ready(dest):
+            raise DatasetNotFoundError(
+                f"extracted {', '.join(self.archives)} from {src} into {dest}, but the expected files "
+                f"{', '.join(self.ready_files)} are still missing: the archives look incomplete or corrupted"
+            )
+        return dest
+
+    def _download(self, cfg: "DataConfig", root: Path, searched: list[Path]) -> Path:
+        reason = "data.download is false"
+        if cfg.download:
+            if os.environ.get(OFFLINE_ENV):
+                reason = f"download skipped because ${OFFLINE_ENV} is set"
+            elif not _reachable(self.host):
+                reason = f"download failed: no network connection to {self.host}"
+            else:
+                dest = root if is_writable(root) else self._staging(root)
+                try:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):
+                        for kwargs in self.split_kwargs:
+                            self._tv(dest, download=True, **kwargs)
+                except Exception as e:  # network and archive errors of any kind
+                    reason = f"download into {dest} failed: {type(e).__name__}: {e}"
+                else:
+                    if self._ready(dest):
+                        return dest
+                    reason = f"download into {dest} finished but the files are not there"
+        raise DatasetNotFoundError(self._missing_message(root, root_source(cfg), searched, reason))
+
+    def _missing_message(self, root: Path, source: str, searched: list[Path], reason: str) -> str:
+        where = "\n".join(f"  {d / self.ready_files[0]}" for d in searched)
+        archives = f" (or the archives {', '.join(self.archives)})" if self.archives else ""
+        return (
+            f"dataset {self.name!r} not found; {reason}.\n"
+            f"Looked for {', '.join(self.ready_files)}{archives} in torchvision's layout under:\n{where}\n"
+            f"Fix: set data.root in the config, or the {DATA_ENV} environment variable, to the folder "
+            f"that holds the {self.name} files (the root {root} came from {source}), "
+            f"or run once with network access and data.download true."
+        )
+
+    def _tv(self, root: Path, download: bool, **kwargs: Any) -> Any:
+        import torchvision.datasets as tvd
+
+        return getattr(tvd, self.tv_class)(str(root), download=download, **kwargs)
+
+    def _read(self, d: Path) -> DatasetArrays:
+        try:
+            train, test = (self._tv(d, download=False, **kw) for kw in self.split_kwargs)
+        except RuntimeError as e:
+            raise DatasetNotFoundError(
+                f"dataset {self.name!r}: files are present in {d} but failed to load ({e}); "
+                f"they may be incomplete or corrupted: delete them and load again"
+            ) from None
+        (train_x, train_y), (test_x, test_y) = self._tensors(train), self._tensors(test)
+        names = tuple(getattr(train, "classes", None) or self.class_names)
+        return DatasetArrays(train_x, train_y, test_x, test_y, names, self.mean, self.std, d)
+
+    def _tensors(self, ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(ds.data)
+        if self.layout == "NHW":
+            x = x.unsqueeze(1)
+        elif self.layout == "NHWC":
+            x = x.permute(0, 3, 1, 2)
+        labels = getattr(ds, "targets", None)
+        if labels is None:
+            labels = ds.labels
+        return x.contiguous().to(torch.uint8), torch.as_tensor(labels, dtype=torch.int64)
+
+
+def _reachable(host: str, timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """A quick TCP probe of ``host:443`` that cannot hang (DNS included): bounded by ``timeout``."""
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(ok)
+
+
+class _socket_timeout:
+    """Bound every socket operation while torchvision downloads (its urlopen has no timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        self.old = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        socket.setdefaulttimeout(self.old)
+
+
+def _mnist_like(name: str, tv_class: str, alt_dirs: tuple[str, ...], mean: float, std: float) -> TorchvisionSet:
+    files = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    raw = f"{tv_class}/raw"
+    return TorchvisionSet(
+        name=name,
+        tv_class=tv_class,
+        ready_files=tuple(f"{raw}/{f}" for f in files),
+        archives=tuple(f"{raw}/{f}.gz" for f in files),
+        extract_into=raw,
+        alt_dirs=alt_dirs,
+        host="ossci-datasets.s3.amazonaws.com",
+        layout="NHW",
+        split_kwargs=({"train": True}, {"train": False}),
+        image_size=28,
+        in_channels=1,
+        mean=(mean,),
+        std=(std,),
+    )
+
+
+_CIFAR10_BATCHES = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
+
+SETS = (
+    TorchvisionSet(
+        name="cifar10",
+        tv_class="CIFAR10",
+        ready_files=(*_CIFAR10_BATCHES, "cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"),
+        archives=("cifar-10-python.tar.gz",),
+        extract_into=".",
+        alt_dirs=("cifar10", "cifar-10", "CIFAR10"),
+        host="www.cs.toronto.edu",
+        layout="NHWC",
+        split_kwargs=({"train": True}, {"train": False}),
+        image_size=32,
+        in_channels=3,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2471, 0.2435, 0.2616),
+    ),
+    TorchvisionSet(
+        name="cifar100",
+        tv_class="CIFAR100",
+        ready_files=("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"),
+        archives=("cifar-100-python.tar.gz",),
+        extract_into=".",
+        alt_dirs=("cifar100", "cifar-100", "CIFAR100"),
+        host="www.cs.toronto.edu",
+        layout="NHWC",
+        split_kwargs=({"train": True}, {"train": False}),
+        image_size=32,
+        in_channels=3,
+        mean=(0.5071, 0.4865, 0.4409),
+        std=(0.2673, 0.2564, 0.2762),
+    ),
+    TorchvisionSet(
+        name="svhn",
+        tv_class="SVHN",
+        ready_files=("train_32x32.mat", "test_32x32.mat"),
+        archives=(),
+        extract_into=".",
+        alt_dirs=("svhn", "SVHN"),
+        host="ufldl.stanford.edu",
+        layout="NCHW",
+        split_kwargs=({"split": "train"}, {"split": "test"}),
+        image_size=32,
+        in_channels=3,
+        mean=(0.4377, 0.4438, 0.4728),
+        std=(0.1980, 0.2010, 0.1970),
+        class_names=tuple(str(i) for i in range(10)),
+    ),
+    _mnist_like("mnist", "MNIST", ("mnist",), 0.1307, 0.3081),
+    _mnist_like("fashion_mnist", "FashionMNIST", ("fashion-mnist", "fashion_mnist"), 0.2860, 0.3530),
+)
+
+for _spec in SETS:
+    DATASETS.register(_spec.name)(_spec)

@@ -1,0 +1,40 @@
+"""GradAlign (Andriushchenko & Flammarion): FGSM-AT + λ·(1 − cos(∇ₓℓ(x), ∇ₓℓ(x + η))), η ~ U(−ε, ε).
+
+As in the official code, the clean-input gradient is detached and the gradient at the random
+point is differentiated through (double backprop).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from trainables.methods import METHODS
+from trainables.methods.base import Losses, Method
+
+
+@METHODS.register("gradalign")
+class GradAlign(Method):
+    attack_name = "fgsm"
+
+    @property
+    def computes_clean_logits(self) -> bool:  # the clean input gradient's forward gives them
+        return self.cfg.gradalign_lambda > 0
+
+    def _input_grad(self, model, x, y, create_graph: bool):
+        x = x.detach().requires_grad_(True)
+        logits = self.forward(model, x)
+        (g,) = torch.autograd.grad(F.cross_entropy(logits, y), x, create_graph=create_graph)
+        return g, logits
+
+    def losses(self, model, x, y, adv):
+        logits_adv = self.forward(model, adv.x_adv)
+        loss = F.cross_entropy(logits_adv, y)
+        if self.cfg.gradalign_lambda > 0:
+            g1, logits_nat = self._input_grad(model, x, y, create_graph=False)
+            eta = torch.empty_like(x).uniform_(-self.attack.eps, self.attack.eps)
+            x2 = (x + eta).clamp(0, 1)
+            g2, _ = self._input_grad(model, x2, y, create_graph=True)
+            cos = F.cosine_similarity(g1.detach().flatten(1), g2.flatten(1), dim=1)
+            loss = loss + self.cfg.gradalign_lambda * (1.0 - cos).mean()
+            return Losses(loss, logits_adv, trace_nat=logits_nat.detach())
+        return Losses(loss, logits_adv)

@@ -1,0 +1,55 @@
+"""The one record type that flows from the training loop to Ray, MLflow and reports.
+
+Metric names are defined here once; everything else imports them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EPOCH = "epoch"
+LR = "lr"
+LOSS_METHOD, LOSS_DER, LOSS_TOTAL = "loss/method", "loss/der", "loss/total"
+TRAIN_CLEAN_ACC, TRAIN_ADV_ACC = "train/clean_acc", "train/adv_acc"
+VAL_CLEAN_ACC, VAL_PGD_ACC = "val/clean_acc", "val/pgd_acc"
+PROBE_PGD_ACC, PROBE_CLEAN_ACC, PROBE_DELTA_MEAN = "probe/pgd_acc", "probe/clean_acc", "probe/delta_mean"
+TIME_EPOCH, TIME_TRAIN, TIME_IPS = "time/epoch_s", "time/train_s", "time/images_per_s"
+BEST_EPOCH, BEST_VAL_PGD = "best/epoch", "best/val_pgd_acc"
+NONFINITE = "nonfinite"
+STOP_REASON, STOP_EPOCH = "stop_reason", "stop_epoch"
+
+TRACE_STATS = (
+    "delta_mean", "delta_std", "delta_p5", "delta_p50", "delta_p95",
+    "joint_delta_mean", "joint_delta_std", "joint_delta_p5", "joint_delta_p50", "joint_delta_p95",
+    "frac_adv_lower", "nat_mean", "adv_mean",
+)
+
+
+def energy_key(split: str, stat: str) -> str:
+    """e.g. energy_key("train", "delta_mean") == "energy/train/delta_mean"."""
+    return f"energy/{split}/{stat}"
+
+
+TRAIN_DELTA_MEAN = energy_key("train", "delta_mean")
+VAL_DELTA_MEAN = energy_key("val", "delta_mean")
+
+
+def test_key(which: str, metric: str) -> str:
+    """Final test metrics, e.g. test_key("best", "pgd20x1_acc") == "test/best/pgd20x1_acc"."""
+    return f"test/{which}/{metric}"
+
+
+@dataclass
+class EpochRecord:
+    """Everything measured in one epoch, as flat ``name → number`` metrics."""
+
+    epoch: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        return {EPOCH: self.epoch, **self.metrics}
+
+    @classmethod
+    def from_flat(cls, d: dict[str, Any]) -> "EpochRecord":
+        d = dict(d)
+        return cls(int(d.pop(EPOCH)), d)

@@ -1,0 +1,207 @@
+"""The adversarial-training loop: one ``EpochRecord`` per epoch, exact save/restore.
+
+Randomness is re-derived from (seed, epoch) at the start of every epoch (global torch RNG for
+attacks, the loader's own generator for order and augmentation), so the RNG state at an epoch
+boundary is a function of what the checkpoint holds, and a run resumed at epoch k reproduces the
+records of an uninterrupted run (on CPU in deterministic mode). Per-step statistics accumulate
+on the device; the host reads them once per epoch.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from trainables import checkpoint, records as R
+from trainables.attacks import build_attack
+from trainables.config import RunConfig
+from trainables.errors import CheckpointError
+from trainables.evaluate import robust_accuracy
+from trainables.methods import build_method
+from trainables.models import build_model
+from trainables.runtime import Runtime, derive_seed, seed_all
+from trainables.schedules import build_schedule
+from trainables.trace import EnergyTrace
+
+STATE_FILE, BEST_FILE = "state.pt", "best.pt"
+FORMAT = 1
+
+
+class Trainer:
+    """Holds model, optimiser and data for one run and advances it an epoch at a time."""
+
+    def __init__(self, cfg: RunConfig, data=None) -> None:
+        from trainables.data import build_data
+
+        self.cfg = cfg
+        self.rt = Runtime.from_config(cfg)
+        seed_all(derive_seed(cfg.seed, "init"))
+        self.data = data or build_data(cfg.data, cfg.batch_size, self.rt.device, cfg.seed, self.rt.channels_last)
+        d = self.data
+        self.model = build_model(cfg.model.name, d.num_classes, d.in_channels, d.mean, d.std, cfg.model.width)
+        self.model.to(self.rt.device, memory_format=self.rt.memory_format)
+        self.net = torch.compile(self.model) if cfg.compile else self.model
+        o = cfg.optim
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr, momentum=o.momentum,
+                                         weight_decay=o.weight_decay, nesterov=o.nesterov)
+        self.schedule = build_schedule(cfg.schedule, o.lr, cfg.epochs)
+        self.method = build_method(cfg.method, cfg.der, self.rt.autocast)
+        m, ev = cfg.method, cfg.eval
+        self.val_attack = build_attack("pgd", m.epsilon, steps=ev.val_pgd_steps, restarts=ev.val_restarts,
+                                       norm=m.norm, bn="eval", autocast=self.rt.autocast)
+        self.probe_attack = build_attack("pgd", m.epsilon, steps=ev.probe_pgd_steps, norm=m.norm, bn="eval",
+                                         autocast=self.rt.autocast)
+        self.epoch = 0  # epochs completed
+        self.best_epoch = 0
+        self.best_val_pgd = -math.inf
+        self.best_state: Optional[dict] = None
+
+    # ---------------------------------------------------------------- training
+    def epochs(self) -> Iterator[R.EpochRecord]:
+        while self.epoch < self.cfg.epochs:
+            yield self.train_epoch()
+
+    def train_epoch(self) -> R.EpochRecord:
+        cfg, e, dev = self.cfg, self.epoch, self.rt.device
+        seed_all(derive_seed(cfg.seed, "epoch", e))
+        self.net.train()
+        trace = EnergyTrace(seed=derive_seed(cfg.seed, "trace", e) % (1 << 31))
+        acc = torch.zeros(5, dtype=torch.float64, device=dev)  # method, der, adv correct, clean correct, clean n
+        steps, n = self.data.steps_per_epoch, 0
+        t0 = time.perf_counter()
+        for i, (x, y) in enumerate(self.data.train_batches(e)):
+            lr = self.schedule(e + (i + 1) / steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            want_nat = cfg.eval.energy_trace and i % cfg.eval.trace_every == 0
+            out = self.method.step(self.net, x, y, want_nat=want_nat)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.optimizer.step()
+            b = y.numel()
+            clean_correct = clean_n = torch.zeros((), device=dev)
+            if out.logits_nat is not None:
+                clean_correct = (out.logits_nat.argmax(1) == y).sum()
+                clean_n = torch.full((), b, device=dev)
+                if want_nat:
+                    trace.update(out.logits_nat, out.logits_adv, y)
+            acc += torch.stack([out.method_loss * b, out.der_loss * b, (out.logits_adv.argmax(1) == y).sum(),
+                                clean_correct, clean_n]).double()
+            n += b
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        train_s = time.perf_counter() - t0
+        a = acc.tolist()
+        metrics = {
+            R.LR: lr,
+            R.LOSS_METHOD: a[0] / n, R.LOSS_DER: a[1] / n, R.LOSS_TOTAL: (a[0] + a[1]) / n,
+            R.TRAIN_ADV_ACC: a[2] / n,
+            R.TIME_TRAIN: train_s, R.TIME_IPS: n / train_s,
+        }
+        if a[4]:
+            metrics[R.TRAIN_CLEAN_ACC] = a[3] / a[4]
+        metrics.update({R.energy_key("train", k): v for k, v in trace.summary().items()})
+        if not math.isfinite(metrics[R.LOSS_TOTAL]):
+            metrics[R.NONFINITE] = 1.0
+        metrics.update(self._validate())
+        metrics[R.TIME_EPOCH] = time.perf_counter() - t0
+        self.epoch += 1
+        self._update_best(metrics.get(R.VAL_PGD_ACC))
+        metrics[R.BEST_EPOCH], metrics[R.BEST_VAL_PGD] = float(self.best_epoch), self.best_val_pgd
+        return R.EpochRecord(self.epoch, metrics)
+
+    def _validate(self) -> dict[str, float]:
+        cfg, out = self.cfg, {}
+        if self.data.num_val:
+            trace = EnergyTrace(seed=1)
+            r = robust_accuracy(self.net, self.data.val_batches(cfg.eval.batch_size), self.val_attack,
+                                self.rt.autocast, trace)
+            out[R.VAL_CLEAN_ACC], out[R.VAL_PGD_ACC] = r["clean_acc"], r["adv_acc"]
+            out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
+        probe = self.data.probe_batch(cfg.eval.probe_size)
+        trace = EnergyTrace(seed=2)
+        r = robust_accuracy(self.net, [probe], self.probe_attack, self.rt.autocast, trace)
+        out[R.PROBE_CLEAN_ACC], out[R.PROBE_PGD_ACC] = r["clean_acc"], r["adv_acc"]
+        out[R.PROBE_DELTA_MEAN] = trace.summary()["delta_mean"]
+        return out
+
+    def _update_best(self, val_pgd: Optional[float]) -> None:
+        """Select on validation PGD accuracy (never on test); without a validation split, the last epoch."""
+        score = val_pgd if val_pgd is not None and math.isfinite(val_pgd) else None
+        if score is None and self.data.num_val:
+            return
+        if score is None or score > self.best_val_pgd:
+            self.best_epoch = self.epoch
+            self.best_val_pgd = score if score is not None else self.best_val_pgd
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        return {
+            "format": FORMAT, "epoch": self.epoch, "config_json": self.cfg.model_dump_json(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "best": {"epoch": self.best_epoch, "val_pgd_acc": self.best_val_pgd},
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``state.pt`` (everything to resume) and ``best.pt`` (the selected weights)."""
+        directory = Path(directory)
+        checkpoint.save(self.state_dict(), directory / STATE_FILE)
+        if self.best_state is not None:
+            checkpoint.save({"format": FORMAT, "epoch": self.best_epoch, "val_pgd_acc": self.best_val_pgd,
+                             "config_json": self.cfg.model_dump_json(), "model": self.best_state},
+                            directory / BEST_FILE)
+        return directory
+
+    def load(self, directory: str | Path) -> None:
+        """Restore from a directory written by ``save``; errors name the file and the fix."""
+        directory = Path(directory)
+        path = directory / STATE_FILE
+        state = checkpoint.load(path, map_location=self.rt.device)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise CheckpointError(f"checkpoint {path} is not a training state written by this platform")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {path} does not fit this run's model/optimiser: {str(e)[:300]}") from None
+        self.epoch = int(state["epoch"])
+        self.best_epoch = int(state["best"]["epoch"])
+        self.best_val_pgd = float(state["best"]["val_pgd_acc"])
+        self.best_state = None
+        if (directory / BEST_FILE).exists():
+            self.best_state = checkpoint.load(directory / BEST_FILE)["model"]
+
+    # ---------------------------------------------------------------- final evaluation
+    def final_eval(self) -> dict[str, float]:
+        """Test clean / PGD-k (restarts) / AutoAttack on the best and the last weights."""
+        from trainables.evaluate import autoattack_accuracy
+
+        cfg, out = self.cfg, {}
+        candidates = {"last": self.model.state_dict()}
+        if self.best_state is not None:
+            candidates["best"] = self.best_state
+        model = copy.deepcopy(self.model)
+        for which, state in candidates.items():
+            model.load_state_dict(state)
+            batches = list(self.data.test_batches(cfg.eval.batch_size))
+            r = robust_accuracy(model, batches, None, self.rt.autocast)
+            out[R.test_key(which, "clean_acc")] = r["clean_acc"]
+            for steps, restarts in cfg.eval.test_pgd:
+                atk = build_attack("pgd", cfg.method.epsilon, steps=steps, restarts=restarts, norm=cfg.method.norm,
+                                   bn="eval", autocast=self.rt.autocast)
+                seed_all(derive_seed(cfg.seed, "test", steps, restarts))
+                r = robust_accuracy(model, batches, atk, self.rt.autocast)
+                out[R.test_key(which, f"pgd{steps}x{restarts}_acc")] = r["adv_acc"]
+            if cfg.eval.autoattack:
+                x = torch.cat([b[0] for b in batches])[: cfg.eval.autoattack_n]
+                y = torch.cat([b[1] for b in batches])[: cfg.eval.autoattack_n]
+                norm = "Linf" if cfg.method.norm == "linf" else "L2"
+                out[R.test_key(which, "autoattack_acc")] = autoattack_accuracy(
+                    model, x, y, cfg.method.epsilon / 255, norm, self.data.num_classes, cfg.eval.batch_size, cfg.seed)
+        out[R.test_key("best", "epoch")] = float(self.best_epoch)
+        return out
