@@ -38,6 +38,7 @@ class Location:
     name: str
     searched: list[Path]
     found: Optional[Path]
+    state: str  # "ready", "archives" (extractable offline), "missing" or "unusable"
     detail: str
     notes: list[str] = field(default_factory=list)
 

@@ -54,16 +54,17 @@ def plan_epoch(n: int, seed: int, epoch: int, shuffle: bool, augment: bool, pad:
 def augment_batch(
     x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, pad: int = PAD
 ) -> torch.Tensor:
-    """Zero-pad by ``pad``, crop back to H x W at (dy, dx), mirror where ``flip``: one gather, no loop."""
-    b, _, h, w = x.shape
+    """Zero-pad by ``pad``, crop back to H x W at (dy, dx), mirror where ``flip``: two gathers, no loop.
+
+    Output pixel (i, j) of image b is ``padded[b, :, dy[b] + i, dx[b] + (W-1-j if flip[b] else j)]``.
+    """
+    b, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     ar_h = torch.arange(h, device=x.device)
     ar_w = torch.arange(w, device=x.device)
-    rows = dy[:, None] + ar_h  # (B, H)
-    cols = dx[:, None] + torch.where(flip[:, None], (w - 1) - ar_w, ar_w)  # (B, W)
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    out = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # advanced dims first: (B, H, W, C)
-    return out.permute(0, 3, 1, 2)
+    rows = (dy[:, None] + ar_h).view(b, 1, h, 1).expand(b, c, h, w + 2 * pad)
+    cols = (dx[:, None] + torch.where(flip[:, None], (w - 1) - ar_w, ar_w)).view(b, 1, 1, w).expand(b, c, h, w)
+    return padded.gather(2, rows).gather(3, cols)
 
 
 def to_float(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -153,6 +154,9 @@ class TorchLoader(_Loader):
             shuffle=False,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
+            # DataLoader draws its worker base seed from this, not from the global RNG (which the
+            # training loop owns: drawing from it here would shift e.g. the attacks' random starts).
+            generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch)),
         )
         for x, y in loader:
             yield to_float(x, self.device, self.channels_last), y.to(self.device, non_blocking=True)

@@ -4,7 +4,8 @@ Files are looked for under the data root and its conventional subfolders (``root
 …). Archives found there (``*.gz``, ``*.tar.gz``) are extracted next to them, or, when that folder
 is read-only, into a staging folder in the cache. The network is used only when the files are
 absent, ``download`` is on, and a quick probe says the host is reachable, so offline runs fail
-fast with a message that says where we looked and how to fix it.
+fast with a message that says where we looked and how to fix it. ``$STUDY_OFFLINE`` (any value)
+turns downloads off altogether.
 """
 from __future__ import annotations
 
@@ -85,12 +86,12 @@ class TorchvisionSet:
         searched, ready, archive_dir = self._scan(root)
         notes = [f"root {root} (from {root_source(cfg)})"]
         if ready is not None:
-            return Location(self.name, searched, ready, "found, ready to load", notes)
+            return Location(self.name, searched, ready, "ready", "found, ready to load", notes)
         if archive_dir is not None:
             dest = self._extract_dest(archive_dir)
             how = "in place" if dest == archive_dir else f"into the cache ({dest}) because {archive_dir} is read-only"
-            return Location(self.name, searched, archive_dir, f"found archives; they will be extracted {how}", notes)
-        return Location(self.name, searched, None, "not found", notes)
+            return Location(self.name, searched, archive_dir, "archives", f"found archives; they will be extracted {how}", notes)
+        return Location(self.name, searched, None, "missing", f"not found: no {self.expected}", notes)
 
     # ----- loading --------------------------------------------------------------------------
 
@@ -109,19 +110,31 @@ class TorchvisionSet:
         return self._read(ready)
 
     def _extract(self, src: Path, dest: Path) -> Path:
-        """Extract the archives of ``src`` into ``dest`` (atomically per top-level entry); return ``dest``."""
+        """Extract the archives of ``src`` into ``dest`` and return ``dest``.
+
+        Everything is extracted into a temporary folder first and moved into place entry by entry, so
+        an interrupted extraction never looks complete, and a concurrent one (parallel trials) is harmless.
+        """
         from torchvision.datasets.utils import extract_archive
 
         target = dest / self.extract_into
-        target.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target, prefix=".extract-") as tmp:
-            for archive in self.archives:
-                extract_archive(str(src / archive), tmp)
-            for entry in Path(tmp).iterdir():
-                final = target / entry.name
-                if final.is_dir() and not final.is_symlink():
-                    shutil.rmtree(final)
-                os.replace(entry, final)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target, prefix=".extract-") as tmp:
+                for archive in self.archives:
+                    extract_archive(str(src / archive), tmp)
+                if self._ready(dest):  # another process finished first
+                    return dest
+                for entry in Path(tmp).iterdir():
+                    final = target / entry.name
+                    if final.is_dir() and not final.is_symlink():
+                        shutil.rmtree(final)  # leftovers of a broken earlier copy
+                    os.replace(entry, final)
+        except Exception as e:  # corrupt gzip/tar, disk full, permissions …
+            raise DatasetNotFoundError(
+                f"dataset {self.name!r}: could not extract {', '.join(self.archives)} from {src} into {dest}: "
+                f"{type(e).__name__}: {e}"
+            ) from e
         if not self._ready(dest):
             raise DatasetNotFoundError(
                 f"extracted {', '.join(self.archives)} from {src} into {dest}, but the expected files "
@@ -152,15 +165,27 @@ class TorchvisionSet:
         raise DatasetNotFoundError(self._missing_message(root, root_source(cfg), searched, reason))
 
     def _missing_message(self, root: Path, source: str, searched: list[Path], reason: str) -> str:
-        where = "\n".join(f"  {d / self.ready_files[0]}" for d in searched)
-        archives = f" (or the archives {', '.join(self.archives)})" if self.archives else ""
+        staging = self._staging(root).parent
+        where = "\n".join(f"  {d}" for d in searched if staging not in d.parents)
         return (
             f"dataset {self.name!r} not found; {reason}.\n"
-            f"Looked for {', '.join(self.ready_files)}{archives} in torchvision's layout under:\n{where}\n"
+            f"Looked for {self.expected} (torchvision's layout) in:\n{where}\n"
+            f"  and in their staged copies under {staging}\n"
             f"Fix: set data.root in the config, or the {DATA_ENV} environment variable, to the folder "
             f"that holds the {self.name} files (the root {root} came from {source}), "
             f"or run once with network access and data.download true."
         )
+
+    @property
+    def expected(self) -> str:
+        """The files this dataset needs, in words."""
+        dirs = sorted({str(Path(f).parent) for f in self.ready_files} - {"."})
+        ready = " and ".join(f"{d}/" for d in dirs) if dirs else " and ".join(self.ready_files)
+        if not self.archives:
+            return ready
+        archives = sorted({Path(a).name for a in self.archives})
+        archives_text = archives[0] if len(archives) == 1 else f"the {len(archives)} .gz files"
+        return f"{ready} (or {archives_text})"
 
     def _tv(self, root: Path, download: bool, **kwargs: Any) -> Any:
         import torchvision.datasets as tvd

@@ -11,8 +11,11 @@ import json
 import os
 import shutil
 import stat
+import struct
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from trainables.errors import InputError
 
@@ -38,18 +41,18 @@ def unpack_zip(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict[str
             f"{dest} already holds the unpacked {done.get('source', {}).get('zip')}; "
             f"unpack {zip_path} into an empty folder instead"
         )
-    with zipfile.ZipFile(zip_path) as zf:
+    with zipfile.ZipFile(zip_path) as zf, open(zip_path, "rb") as raw:
         plan = _plan(zf, zip_path)
         counts = {s: 0 for s in SPLITS}
-        made: set[Path] = set()
+        made: set[str] = set()
         for info, rel in plan:
-            target = dest.joinpath(*rel.parts)
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-            counts[rel.parts[0]] += 1
+            target = os.path.join(dest, rel)
+            folder = os.path.dirname(target)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            _extract_member(zf, raw, info, target)
+            counts[rel.split("/", 1)[0]] += 1
     if not all(counts.values()):
         empty = [s for s in SPLITS if not counts[s]]
         raise InputError(f"{zip_path} holds no files under {' or '.join(f'{s}/<class>/' for s in empty)}")
@@ -57,7 +60,27 @@ def unpack_zip(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict[str
     return counts
 
 
-def _plan(zf: zipfile.ZipFile, zip_path: Path) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
+def _extract_member(zf: zipfile.ZipFile, raw: BinaryIO, info: zipfile.ZipInfo, target: str) -> None:
+    """Write one member. Stored (uncompressed) members are copied straight from the archive with a CRC
+    check, which is several times faster than ``ZipFile.open`` for 60k small files."""
+    if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+        raw.seek(info.header_offset)
+        header = raw.read(30)
+        if header[:4] != b"PK\x03\x04":
+            raise InputError(f"corrupted zip: bad local header for {info.filename!r}")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        raw.seek(info.header_offset + 30 + name_len + extra_len)
+        data = raw.read(info.compress_size)
+        if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+            raise InputError(f"corrupted zip: bad data or CRC for {info.filename!r}")
+        with open(target, "wb") as out:
+            out.write(data)
+        return
+    with zf.open(info) as src, open(target, "wb") as out:
+        shutil.copyfileobj(src, out)
+
+
+def _plan(zf: zipfile.ZipFile, zip_path: Path) -> list[tuple[zipfile.ZipInfo, str]]:
     """(member, path relative to dest) for every file under train/<class>/ or test/<class>/; refuses unsafe members."""
     plan = []
     for info in zf.infolist():
@@ -73,5 +96,5 @@ def _plan(zf: zipfile.ZipFile, zip_path: Path) -> list[tuple[zipfile.ZipInfo, Pu
         split_at = next((i for i, p in enumerate(parts) if p in SPLITS), None)
         if split_at is None or len(parts) - split_at != 3 or parts[-1].startswith("."):
             continue  # not <split>/<class>/<file>: README, index files, macOS metadata …
-        plan.append((info, PurePosixPath(*parts[split_at:])))
+        plan.append((info, "/".join(parts[split_at:])))
     return plan
