@@ -163,3 +163,21 @@ class RunConfig(_Strict):
         if self.method.norm == "l2" and self.method.name not in ("pgd",):
             raise ValueError(f"method.norm 'l2' is only supported by method 'pgd', not {self.method.name!r}")
         return self
+
+
+def with_overrides(cfg: RunConfig, overrides: dict[str, object]) -> RunConfig:
+    """A validated copy of ``cfg`` with dotted-path overrides, e.g. ``{"der.weight": 0.5}``.
+
+    Raises ``KeyError`` naming the path when it is not a field of the run config.
+    """
+    data = cfg.model_dump()
+    for path, value in overrides.items():
+        node, keys = data, path.split(".")
+        for k in keys[:-1]:
+            if not isinstance(node.get(k), dict):
+                raise KeyError(f"{path!r} is not a field of the run config (no section {k!r})")
+            node = node[k]
+        if keys[-1] not in node:
+            raise KeyError(f"{path!r} is not a field of the run config")
+        node[keys[-1]] = value
+    return RunConfig.model_validate(data)

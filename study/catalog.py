@@ -1,0 +1,94 @@
+"""The workspace's catalog of studies (SQLAlchemy, ``<workspace>/catalog.db``).
+
+One row per study: its spec, status, timestamps, where its stores are (URLs with passwords
+masked) and its MLflow parent run. The catalog owns only this; trial state lives in Optuna and
+Ray, metrics in MLflow.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from study.errors import UserError
+from study.urls import mask
+
+CATALOG_FILE = "catalog.db"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+class StudyRow(Base):
+    __tablename__ = "studies"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="created")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    optuna_storage: Mapped[str] = mapped_column(Text)
+    optuna_study: Mapped[str] = mapped_column(String(200))
+    mlflow_uri: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    mlflow_parent_run_id: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    storage_path: Mapped[str] = mapped_column(Text)
+    ray_address: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    num_trials: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Catalog:
+    def __init__(self, workspace: Path) -> None:
+        self.path = Path(workspace) / CATALOG_FILE
+        self.engine = create_engine(f"sqlite:///{self.path}")
+
+    @classmethod
+    def open(cls, workspace: Path, create: bool = False) -> "Catalog":
+        """Open the workspace's catalog; with ``create`` make it (and its table) if missing."""
+        path = Path(workspace) / CATALOG_FILE
+        if not path.exists() and not create:
+            raise UserError(f"no studies in workspace {workspace} (no {CATALOG_FILE}); pass --workspace DIR "
+                            f"pointing at the folder you ran `study run` in")
+        cat = cls(workspace)
+        Base.metadata.create_all(cat.engine)
+        return cat
+
+    def add(self, row: StudyRow) -> StudyRow:
+        row.optuna_storage, row.mlflow_uri = mask(row.optuna_storage), mask(row.mlflow_uri)
+        with Session(self.engine, expire_on_commit=False) as s:
+            if s.get(StudyRow, row.name) is not None:
+                raise UserError(f"study {row.name!r} already exists in this workspace; continue it with "
+                                f"`study resume {row.name}` or pick another name with --name")
+            s.add(row)
+            s.commit()
+        return row
+
+    def get(self, name: str) -> StudyRow:
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(StudyRow, name)
+        if row is None:
+            known = ", ".join(r.name for r in self.all()) or "none"
+            raise UserError(f"no study named {name!r} in {self.path.parent} (known: {known})")
+        return row
+
+    def exists(self, name: str) -> bool:
+        with Session(self.engine) as s:
+            return s.get(StudyRow, name) is not None
+
+    def all(self) -> list[StudyRow]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            return list(s.scalars(select(StudyRow).order_by(StudyRow.created_at)))
+
+    def update(self, name: str, **fields) -> None:
+        with Session(self.engine) as s:
+            row = s.get(StudyRow, name)
+            for k, v in fields.items():
+                setattr(row, k, mask(v) if k in ("optuna_storage", "mlflow_uri") else v)
+            s.commit()

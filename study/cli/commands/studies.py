@@ -1,0 +1,155 @@
+"""``study run | resume | list | status``: launch and inspect studies."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from study.cli.commands.common import Workspace, workspace_path
+from study.cli.main import app
+
+out = Console(highlight=False)
+
+
+@app.command()
+def run(
+    spec_path: str = typer.Argument(..., metavar="SPEC.yaml", help="Study spec, e.g. search_spaces/quickstart.yaml."),
+    name: Optional[str] = typer.Option(None, "--name", help="Study name (default: the spec's name)."),
+    workspace: Optional[str] = Workspace,
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join a Ray cluster (else $RAY_ADDRESS, else local)."),
+    storage_path: Optional[str] = typer.Option(None, "--storage-path", help="Ray storage: shared path or s3:// URI."),
+    optuna_storage: Optional[str] = typer.Option(None, "--optuna-storage", help="SQLAlchemy URL (default sqlite in the workspace)."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI, or 'none'."),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", min=1, help="Configurations to try."),
+    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Trials at once."),
+    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", min=0.5, help="Local Ray: logical CPUs."),
+    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", min=0, help="Local Ray: logical GPUs."),
+    smoke: bool = typer.Option(False, "--smoke", help="2 trials x 2 epochs on a tiny subset: a wiring check."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show Ray's worker logs."),
+) -> None:
+    """Launch a study: Optuna proposes, Ray Tune runs, diverging trials are stopped early."""
+    from study.engine import run_study, smoke as shrink
+    from study.options import resolve_options
+    from study.spec import load_spec
+
+    spec = load_spec(spec_path)
+    if smoke:
+        spec = shrink(spec)
+    if num_samples:
+        spec.search.num_samples = num_samples
+    if max_concurrent:
+        spec.search.max_concurrent = max_concurrent
+    opts = resolve_options(workspace, optuna_storage, mlflow_uri, storage_path, ray_address, num_cpus, num_gpus, verbose)
+    study_name = name or spec.name
+    _check_name(study_name)
+    out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
+              f"{spec.run.epochs} epochs, workspace {opts.workspace}")
+    outcome = run_study(spec, study_name, opts)
+    _summary(opts.workspace, study_name, outcome)
+
+
+@app.command()
+def resume(
+    name: str = typer.Argument(..., help="Study name (see `study list`)."),
+    workspace: Optional[str] = Workspace,
+    ray_address: Optional[str] = typer.Option(None, "--ray-address"),
+    optuna_storage: Optional[str] = typer.Option(None, "--optuna-storage", help="Needed if its URL had a password."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="Needed if its URL had a password."),
+    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", min=0.5),
+    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", min=0),
+    verbose: bool = typer.Option(False, "--verbose"),
+) -> None:
+    """Continue an interrupted study; unfinished trials resume from their last checkpoint."""
+    from study.engine import resume_study
+    from study.options import StudyOptions
+    from study.cluster import resolve_address, check_reachable
+
+    ws = workspace_path(workspace)
+    address = resolve_address(ray_address)
+    if address:
+        check_reachable(address)
+    opts = StudyOptions(ws, "", None, "", address, num_cpus, num_gpus, verbose)
+    outcome = resume_study(name, opts, optuna_storage, mlflow_uri)
+    _summary(ws, name, outcome)
+
+
+@app.command("list")
+def list_studies(workspace: Optional[str] = Workspace) -> None:
+    """The studies of a workspace."""
+    from study.catalog import Catalog
+
+    cat = Catalog.open(workspace_path(workspace))
+    t = Table("name", "status", "trials", "created", "updated", "optuna storage", "mlflow")
+    for r in cat.all():
+        t.add_row(r.name, r.status, str(r.num_trials), str(r.created_at), str(r.updated_at), r.optuna_storage,
+                  r.mlflow_uri or "-")
+    out.print(t)
+
+
+@app.command()
+def status(
+    name: str = typer.Argument(...),
+    workspace: Optional[str] = Workspace,
+    optuna_storage: Optional[str] = typer.Option(None, "--optuna-storage", help="Needed if its URL had a password."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """One row per trial: number, state, stop_reason, epochs, params, metrics."""
+    from study.catalog import Catalog
+    from study.engine import _unmasked
+    from study.status import trial_rows
+
+    row = Catalog.open(workspace_path(workspace)).get(name)
+    rows = trial_rows(_unmasked(row.optuna_storage, optuna_storage, "--optuna-storage"), row.optuna_study)
+    if as_json:
+        print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
+        return
+    _table(name, row.status, rows)
+
+
+def _table(name, study_status, rows) -> None:
+    t = Table(title=f"study {name} ({study_status})")
+    for col in ("number", "state", "stop_reason", "epochs", "params", "metrics"):
+        t.add_column(col)
+    for r in rows:
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items())
+        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items() if not k.startswith("best/"))
+        t.add_row(str(r.number), r.state, r.stop_reason or "-", str(r.epochs or "-"), params, metrics)
+    out.print(t)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    from study.errors import UserError
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise UserError(f"study name {name!r} must be letters, digits, '_', '-' or '.' (at most 100, no spaces or '/')")
+
+
+def _summary(ws, name, outcome) -> None:
+    from study.catalog import Catalog
+    from study.status import trial_rows
+
+    row = Catalog.open(ws).get(name)
+    rows = trial_rows(row.optuna_storage, row.optuna_study) if "***" not in row.optuna_storage else []
+    _table(name, row.status, rows)
+    if outcome.reconciled:
+        out.print(f"[yellow]{outcome.reconciled} Optuna trial(s) left RUNNING by an earlier driver were marked FAIL[/]")
+    done = [r for r in rows if r.state == "COMPLETE"]
+    if done:
+        from study.spec import StudySpec
+        import yaml
+
+        spec = StudySpec.model_validate(yaml.safe_load(row.spec_yaml))
+        metric, mode = spec.search.metrics[0], spec.search.modes[0]
+        best = (max if mode == "max" else min)(done, key=lambda r: r.metrics.get(metric, float("nan")))
+        out.print(f"best trial {best.number}: {metric} = {_fmt(best.metrics.get(metric))} with "
+                  + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
+        out.print(f"export it with: study export {name} --workspace {ws} --top 1")

@@ -1,0 +1,76 @@
+"""``study train CONFIG.yaml``: one training run on this machine, no Ray, no MLflow."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from study.cli.commands.common import Workspace, workspace_path
+from study.cli.main import app
+
+out = Console(highlight=False)
+
+
+def load_run_config(path: str):
+    """A run config YAML (a bare RunConfig, or a study spec's ``run`` block) as a validated RunConfig."""
+    from pathlib import Path
+
+    import yaml
+    from pydantic import ValidationError
+
+    from study.errors import UserError
+    from trainables.config import RunConfig
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"config file {p} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {p} must hold a mapping of run settings (data, model, method, ...)")
+    if "run" in raw and isinstance(raw["run"], dict):
+        raw = raw["run"]
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(map(str, x['loc'])) or '(top level)'}: {x['msg']}" for x in e.errors()]
+        raise UserError(f"config file {p} is invalid:\n" + "\n".join(lines)) from None
+
+
+@app.command()
+def train(
+    config: str = typer.Argument(..., metavar="CONFIG.yaml", help="A run config (or an exported trial config)."),
+    workspace: Optional[str] = Workspace,
+    name: Optional[str] = typer.Option(None, "--name", help="Run folder name (default: the config's name)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the number of epochs."),
+) -> None:
+    """Train one run locally: a line per epoch, records in WORKSPACE/runs/NAME/records.jsonl, checkpoints beside."""
+    from trainables import records as R
+    from trainables.fit import fit
+
+    cfg = load_run_config(config)
+    if epochs:
+        cfg = cfg.model_copy(update={"epochs": epochs})
+    ws = workspace_path(workspace)
+    run_dir = ws / "runs" / (name or cfg.name)
+    out.print(f"training [bold]{cfg.name}[/]: {cfg.method.name} eps={cfg.method.epsilon}/255 "
+              f"DER={cfg.der.weight} on {cfg.data.name}/{cfg.model.name}, {cfg.epochs} epochs -> {run_dir}")
+
+    def line(rec: R.EpochRecord):
+        m = rec.metrics
+        parts = [f"epoch {rec.epoch:>3}/{cfg.epochs}", f"loss {m[R.LOSS_TOTAL]:.3f}", f"adv {m[R.TRAIN_ADV_ACC]:.3f}"]
+        for k, lab in ((R.VAL_CLEAN_ACC, "val clean"), (R.VAL_PGD_ACC, "val pgd"), (R.PROBE_PGD_ACC, "probe"),
+                       (R.TRAIN_DELTA_MEAN, "ΔE"), (R.TIME_EPOCH, "s")):
+            if k in m:
+                parts.append(f"{lab} {m[k]:.3f}")
+        out.print("  ".join(parts))
+
+    result = fit(cfg, run_dir, callbacks=[line])
+    if result.stop_reason:
+        out.print(f"[yellow]stopped: {result.stop_reason}[/]")
+    for k, v in sorted(result.final.items()):
+        out.print(f"{k} {v:.4f}")
+    out.print(f"records: {run_dir / 'records.jsonl'}")

@@ -1,0 +1,66 @@
+"""Ray: start it locally, or join an existing cluster, failing fast with a clear message.
+
+``RAY_ADDRESS=host:port`` with nothing listening makes ``ray.init`` retry for ~14 minutes, so the
+port is checked with a TCP connect first.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Optional
+
+from study.errors import UserError
+
+
+def resolve_address(cli_address: Optional[str]) -> Optional[str]:
+    return cli_address or os.environ.get("RAY_ADDRESS") or None
+
+
+def check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds when a host:port Ray address does not answer."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"Ray address {address!r} is not host:port (e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot reach a Ray cluster at {address} ({e.strerror or e}); start one with "
+                        f"`ray start --head --port {port}` or drop --ray-address / RAY_ADDRESS to run locally") from None
+
+
+def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
+             verbose: bool = False, env: Optional[dict] = None) -> None:
+    """Connect to ``address`` or start a local Ray with this machine's CPUs (dashboard off)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    common = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.WARNING,
+                  configure_logging=True)
+    if env:
+        common["runtime_env"] = {"env_vars": dict(env)}
+    if address:
+        if num_cpus or num_gpus:
+            raise UserError("--num-cpus/--num-gpus set a local Ray's resources; a cluster's are set by `ray start`")
+        check_reachable(address)
+        try:
+            ray.init(address=address, **common)
+        except ConnectionError as e:
+            raise UserError(f"cannot join the Ray cluster at {address}: {e}") from None
+        return
+    ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
+             object_store_memory=_object_store_bytes(), **common)
+
+
+def _object_store_bytes() -> int:
+    """Cap the object store (Ray's default takes ~30% of RAM; trials pass little through it)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 << 30
+    return int(max(256 << 20, min(2 << 30, total // 10)))

@@ -1,0 +1,79 @@
+"""Where a study's stores live, resolved and validated before anything is created.
+
+Every check here is side-effect free: a bad workspace, URL or Ray address is reported (exit 2)
+before the workspace, a database or a Ray session is touched.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from study.cluster import check_reachable, resolve_address
+from study.errors import UserError
+from study.urls import check_http_url, check_sqlalchemy_url
+
+DEFAULT_WORKSPACE = "studies"
+NO_TRACKING = ("none", "off", "")
+
+
+@dataclass
+class StudyOptions:
+    workspace: Path
+    optuna_storage: str
+    mlflow_uri: Optional[str]
+    storage_path: str
+    ray_address: Optional[str] = None
+    num_cpus: Optional[float] = None
+    num_gpus: Optional[float] = None
+    verbose: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.workspace / "mlartifacts"
+
+
+def check_workspace(ws: Path) -> Path:
+    """The workspace must be a writable directory (or creatable inside one); nothing is created here."""
+    ws = ws.expanduser().resolve()
+    probe = ws
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"workspace {ws} is not a directory ({probe} is a file); pass --workspace DIR")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"workspace {ws} is not writable ({probe} is read-only for this user); pass --workspace "
+                        f"DIR in a folder you can write to")
+    return ws
+
+
+def check_mlflow_uri(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):
+        return check_http_url(uri, "MLflow tracking URI")
+    if uri.startswith("file:") or "://" not in uri:
+        raise UserError(f"MLflow tracking URI {uri!r} is not supported; use sqlite:////abs/path/mlflow.db, a "
+                        f"database URL, or http://host:port of an MLflow server (or 'none' to disable tracking)")
+    return check_sqlalchemy_url(uri, "MLflow tracking")
+
+
+def resolve_options(workspace: Optional[str], optuna_storage: Optional[str] = None, mlflow_uri: Optional[str] = None,
+                    storage_path: Optional[str] = None, ray_address: Optional[str] = None,
+                    num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
+                    verbose: bool = False) -> StudyOptions:
+    ws = check_workspace(Path(workspace or os.environ.get("STUDY_WORKSPACE") or DEFAULT_WORKSPACE))
+    optuna_url = check_sqlalchemy_url(optuna_storage or f"sqlite:///{ws / 'optuna.db'}", "Optuna storage")
+    tracking = mlflow_uri if mlflow_uri is not None else f"sqlite:///{ws / 'mlflow.db'}"
+    tracking = None if tracking.lower() in NO_TRACKING else check_mlflow_uri(tracking)
+    if tracking is not None and tracking == optuna_url:
+        raise UserError("Optuna and MLflow cannot share one database (each owns an alembic_version table); "
+                        "give them different URLs")
+    if storage_path and "://" not in storage_path:
+        storage_path = str(check_workspace(Path(storage_path)))
+    address = resolve_address(ray_address)
+    if address:
+        if num_cpus or num_gpus:
+            raise UserError("--num-cpus/--num-gpus size a local Ray; a cluster's resources come from `ray start`")
+        check_reachable(address)
+    return StudyOptions(ws, optuna_url, tracking, storage_path or str(ws / "ray"), address, num_cpus, num_gpus, verbose)

@@ -1,0 +1,136 @@
+"""Search: Ray Tune's OptunaSearch on persistent RDB storage, with the bookkeeping Ray leaves out.
+
+``StudySearch`` adds to OptunaSearch: trials stopped by a rule (a ``stop_reason`` in the last
+result) are told to Optuna as PRUNED, not COMPLETE; NaN objectives do not leave trials RUNNING;
+``seeds`` > 1 runs each Optuna configuration as several Ray trials with different seeds and tells
+Optuna their mean. All of its state lives in ``__dict__``, which OptunaSearch pickles on save.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from ray.tune.search.optuna import OptunaSearch
+
+from trainables import records as R
+
+from trainables.tune import SEED_INDEX, TRIAL_NUMBER
+
+
+def build_space(parameters: dict) -> dict:
+    """Translate the spec's distributions to Optuna distributions, once."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from study.spec import Choice, IntRange, LogUniform
+
+    space = {}
+    for name, d in parameters.items():
+        if isinstance(d, Choice):
+            space[name] = CategoricalDistribution(d.values)
+        elif isinstance(d, IntRange):
+            space[name] = IntDistribution(d.low, d.high, step=d.step)
+        else:
+            space[name] = FloatDistribution(d.low, d.high, log=isinstance(d, LogUniform))
+    return space
+
+
+def build_sampler(search):
+    import optuna
+
+    kind = search.sampler if search.sampler != "auto" else ("nsga2" if len(search.metrics) > 1 else "tpe")
+    factories = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=search.seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=search.seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=search.seed),
+    }
+    return factories[kind]()
+
+
+class StudySearch(OptunaSearch):
+    def __init__(self, *args, seeds: int = 1, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seeds = seeds
+        self._group_of: dict[str, str] = {}  # ray trial id -> primary ray trial id (owner of the Optuna trial)
+        self._members: dict[str, list[str]] = {}  # primary -> ray trial ids in seed order
+        self._outcomes: dict[str, dict] = {}  # ray trial id -> {"result":…, "error":…}
+        self._open_group: Optional[str] = None
+
+    def suggest(self, trial_id: str):
+        group = self._open_group
+        if group is None or len(self._members[group]) >= self.seeds:
+            params = super().suggest(trial_id)
+            if params is None or not isinstance(params, dict):
+                return params
+            group, self._open_group = trial_id, trial_id
+            self._members[group] = []
+        else:
+            params = dict(self._ot_trials[group].params)
+        self._members[group].append(trial_id)
+        self._group_of[trial_id] = group
+        self._ot_trials[group].set_user_attr("ray_trial_ids", list(self._members[group]))
+        return {**params, SEED_INDEX: len(self._members[group]) - 1, TRIAL_NUMBER: self._ot_trials[group].number}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        value = result.get(self.metric) if isinstance(self.metric, str) else None
+        if self._group_of.get(trial_id) == trial_id and value is not None and math.isfinite(value):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        from optuna.trial import TrialState
+
+        group = self._group_of.get(trial_id, trial_id)
+        self._outcomes[trial_id] = {"result": dict(result or {}), "error": error}
+        members = self._members.get(group, [trial_id])
+        if len(members) < self.seeds or any(m not in self._outcomes for m in members):
+            return  # wait for the other seeds of this configuration
+        if group in self._completed_trials:
+            return
+        outcomes = [self._outcomes[m] for m in members]
+        reasons = [o["result"].get(R.STOP_REASON) for o in outcomes]
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        values = []
+        for m in metrics:
+            xs = [o["result"].get(m) for o in outcomes if not o["error"]]
+            xs = [float(x) for x in xs if isinstance(x, (int, float)) and math.isfinite(x)]
+            values.append(sum(xs) / len(xs) if xs else None)
+        ot_trial = self._ot_trials[group]
+        ot_trial.set_user_attr("stop_reasons", reasons)
+        ot_trial.set_user_attr("epochs", [o["result"].get(R.EPOCH) for o in outcomes])
+        ot_trial.set_user_attr("metrics", summarize([o["result"] for o in outcomes if not o["error"]], metrics))
+        if all(o["error"] for o in outcomes):
+            state, told = TrialState.FAIL, None
+        elif any(reasons) or any(v is None for v in values):
+            state, told = TrialState.PRUNED, None
+            ot_trial.set_user_attr("values_at_stop", values)
+        else:
+            state, told = TrialState.COMPLETE, (values if len(values) > 1 else values[0])
+        self._ot_study.tell(ot_trial, told, state=state)
+        self._completed_trials.add(group)
+
+
+SUMMARY_KEYS = (R.VAL_PGD_ACC, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN, R.BEST_VAL_PGD, R.BEST_EPOCH)
+
+
+def summarize(results: list[dict], metrics: list[str]) -> dict[str, float]:
+    """Mean over seeds of the last result's headline metrics (search metrics, validation, test)."""
+    keys = dict.fromkeys([*metrics, *SUMMARY_KEYS, *(k for r in results for k in r if k.startswith("test/"))])
+    out = {}
+    for k in keys:
+        xs = [float(r[k]) for r in results if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
+        if xs:
+            out[k] = sum(xs) / len(xs)
+    return out
+
+
+def reconcile(storage, study_name: str) -> int:
+    """Mark Optuna trials left RUNNING (a killed driver, an ask never run) as FAIL; return how many."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(t._trial_id, "reconciled", "left RUNNING by an interrupted driver")
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        n += 1
+    return n

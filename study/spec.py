@@ -1,0 +1,200 @@
+"""StudySpec: one YAML file = base run config + search space + stopping rules + resources.
+
+Search parameters are dotted paths into the run config (``der.weight``, ``method.epsilon``);
+each is checked against ``RunConfig`` at load time, so a typo fails before anything starts.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from study.errors import UserError
+from trainables import records as R
+from trainables.config import RunConfig, with_overrides
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Uniform(_Strict):
+    distribution: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
+        return self
+
+
+class LogUniform(Uniform):
+    distribution: Literal["loguniform"]  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _positive(self):
+        if self.low <= 0:
+            raise ValueError(f"loguniform needs low > 0 (got {self.low}); use uniform for ranges that include 0")
+        return self
+
+
+class IntRange(_Strict):
+    distribution: Literal["int"]
+    low: int
+    high: int
+    step: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
+        return self
+
+
+class Choice(_Strict):
+    distribution: Literal["choice"]
+    values: list[Any]
+
+    @field_validator("values")
+    @classmethod
+    def _non_empty(cls, v):
+        if not v:
+            raise ValueError("choice needs at least one value")
+        return v
+
+
+Distribution = Annotated[Union[Uniform, LogUniform, IntRange, Choice], Field(discriminator="distribution")]
+
+
+class SearchSpec(_Strict):
+    parameters: dict[str, Distribution] = Field(default_factory=dict)
+    num_samples: int = Field(8, ge=1, description="Configurations to try (Optuna trials).")
+    seeds: int = Field(1, ge=1, description="Seeds per configuration (Ray trials per Optuna trial).")
+    max_concurrent: int = Field(2, ge=1)
+    metric: Union[str, list[str]] = R.VAL_PGD_ACC
+    mode: Union[Literal["max", "min"], list[Literal["max", "min"]]] = "max"
+    sampler: Literal["auto", "tpe", "nsga2", "random"] = "auto"
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _objectives(self):
+        metrics = self.metrics
+        modes = [self.mode] * len(metrics) if isinstance(self.mode, str) else list(self.mode)
+        if len(modes) != len(metrics):
+            raise ValueError(f"give one mode per metric: {len(metrics)} metric(s), {len(modes)} mode(s)")
+        if len(metrics) > 2:
+            raise ValueError("at most two objectives (e.g. val/pgd_acc and val/clean_acc)")
+        for m in metrics:
+            if not _is_known_metric(m):
+                raise ValueError(f"unknown metric {m!r}; use a per-epoch metric such as "
+                                 f"{R.VAL_PGD_ACC}, {R.VAL_CLEAN_ACC}, {R.PROBE_PGD_ACC} or {R.TRAIN_DELTA_MEAN}")
+        if self.sampler == "nsga2" and len(metrics) < 2:
+            raise ValueError("sampler nsga2 needs two metrics")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        return [self.metric] if isinstance(self.metric, str) else list(self.metric)
+
+    @property
+    def modes(self) -> list[str]:
+        return [self.mode] * len(self.metrics) if isinstance(self.mode, str) else list(self.mode)
+
+
+def _is_known_metric(name: str) -> bool:
+    per_epoch = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and "/" in v}
+    energy = {R.energy_key(s, k) for s in ("train", "val") for k in R.TRACE_STATS}
+    return name in per_epoch | energy
+
+
+class DeltaEnergyRule(_Strict):
+    """method.md §6: stop when ΔE leaves its own recent history by a robust margin."""
+
+    enabled: bool = True
+    metric: str = R.TRAIN_DELTA_MEAN
+    grace_epochs: int = Field(2, ge=0, description="Never stop before this many epochs.")
+    window: int = Field(3, ge=2, description="Epochs of history the current value is compared with.")
+    threshold: float = Field(6.0, gt=0, description="k: stop when |x_t − median| > k · scale.")
+    min_scale: float = Field(0.05, gt=0, description="Floor of the scale (absolute, energy units).")
+    rel_scale: float = Field(0.1, ge=0, description="Floor of the scale relative to |median|.")
+
+
+class ProbeRule(_Strict):
+    """The classic CO probe: PGD accuracy on a fixed training batch drops by more than ``drop``."""
+
+    enabled: bool = True
+    metric: str = R.PROBE_PGD_ACC
+    drop: float = Field(0.2, gt=0, le=1)
+    reference: Literal["best", "previous"] = "best"
+    grace_epochs: int = Field(1, ge=0)
+
+
+class AshaRule(_Strict):
+    enabled: bool = False
+    metric: Optional[str] = None  # default: the first search metric
+    grace_period: int = Field(2, ge=1)
+    reduction_factor: float = Field(3.0, gt=1)
+
+
+class StoppingSpec(_Strict):
+    delta_energy: DeltaEnergyRule = Field(default_factory=DeltaEnergyRule)
+    probe: ProbeRule = Field(default_factory=ProbeRule)
+    asha: AshaRule = Field(default_factory=AshaRule)
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+    max_failures: int = Field(1, ge=0, description="Retries of a crashed trial from its last checkpoint.")
+
+
+class StudySpec(_Strict):
+    name: str = Field("study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    description: str = ""
+    run: RunConfig = Field(default_factory=RunConfig)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    stopping: StoppingSpec = Field(default_factory=StoppingSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+
+    @model_validator(mode="after")
+    def _parameters_fit_run_config(self):
+        for path, dist in self.search.parameters.items():
+            samples = dist.values if isinstance(dist, Choice) else [dist.low, dist.high]
+            for value in samples:
+                try:
+                    with_overrides(self.run, {path: value})
+                except (KeyError, ValidationError, ValueError) as e:
+                    raise ValueError(f"search parameter {path!r} with value {value!r} does not fit the run config: "
+                                     f"{_short(e)}") from None
+        if self.search.parameters and not self.run.data.val_size and any(
+                m.startswith("val/") for m in self.search.metrics):
+            raise ValueError("the search metric is a validation metric but run.data.val_size is 0")
+        return self
+
+
+def _short(e: Exception) -> str:
+    if isinstance(e, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+    return str(e)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a YAML spec; every failure is a ``UserError`` naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"spec file {path} does not exist; pass a YAML such as search_spaces/quickstart.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"spec file {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"spec file {path} must hold a mapping with keys run, search, stopping, resources")
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(map(str, x['loc'])) or '(top level)'}: {x['msg']}" for x in e.errors()]
+        raise UserError(f"spec file {path} is invalid:\n" + "\n".join(lines)) from None

@@ -1,0 +1,41 @@
+"""``study status``: one row per Optuna trial, read from the study's Optuna storage."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class TrialRow:
+    number: int
+    state: str
+    stop_reason: Optional[str]
+    epochs: Optional[int]
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    ray_trial_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        ua = t.user_attrs
+        reasons = [r for r in ua.get("stop_reasons", []) if r]
+        epochs = [e for e in ua.get("epochs", []) if e is not None]
+        metrics = dict(ua.get("metrics", {}))
+        if not metrics and t.intermediate_values:
+            step = max(t.intermediate_values)
+            metrics["last_intermediate"] = t.intermediate_values[step]
+        rows.append(TrialRow(
+            number=t.number, state=t.state.name, stop_reason=",".join(sorted(set(reasons))) or None,
+            epochs=max(epochs) if epochs else (max(t.intermediate_values) if t.intermediate_values else None),
+            params=dict(t.params), metrics=metrics, ray_trial_ids=list(ua.get("ray_trial_ids", [])),
+        ))
+    return rows

@@ -1,0 +1,100 @@
+"""Ray Tune adapter of the stopping policy: a ``TrialScheduler`` that wraps an inner one (FIFO or ASHA).
+
+The scheduler keeps each trial's monitored metrics, asks the pure policy, and on a stop files the
+reason in ``STOP_LEDGER``; ``StopReasonCallback`` (which Ray calls right after the scheduler, with
+the result it is about to store) writes ``stop_reason``/``stop_epoch`` into that last result, so
+the searcher, the ledger and ``study status`` all read the reason from the trial's last result.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+from ray.tune import Callback
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from study.stopping.rules import StoppingPolicy
+from trainables import records as R
+
+log = logging.getLogger(__name__)
+
+# trial_id -> {"stop_reason": ..., "stop_epoch": ..., "stop_detail": ...}; driver process only.
+STOP_LEDGER: dict[str, dict] = {}
+
+
+class DivergenceScheduler(TrialScheduler):
+    """Stops trials whose ΔE diverges, whose CO probe collapses, or whose loss is NaN; else asks ``inner``."""
+
+    def __init__(self, policy: StoppingPolicy, watched: list[str], inner: Optional[TrialScheduler] = None) -> None:
+        super().__init__()
+        self.policy = policy
+        self.watched = sorted(set(watched) | {R.EPOCH, R.NONFINITE, R.LOSS_TOTAL})
+        self.inner = inner or FIFOScheduler()
+        self.history: dict[str, list[dict]] = {}
+
+    # Ray calls these; everything not about results is the inner scheduler's business.
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        return self.inner.set_search_properties(metric, mode, **spec)
+
+    def on_trial_add(self, tune_controller, trial):
+        self.inner.on_trial_add(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial):
+        self.inner.on_trial_error(tune_controller, trial)
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        self.inner.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial):
+        self.inner.on_trial_remove(tune_controller, trial)
+
+    def choose_trial_to_run(self, tune_controller):
+        return self.inner.choose_trial_to_run(tune_controller)
+
+    def debug_string(self) -> str:
+        return "DivergenceScheduler over " + self.inner.debug_string()
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        hist = self.history.get(trial.trial_id)
+        if hist is None:
+            hist = self.history[trial.trial_id] = self._backfill(trial, result)
+        epoch = result.get(R.EPOCH)
+        hist[:] = [h for h in hist if h.get(R.EPOCH, -1) < epoch] if epoch is not None else hist
+        hist.append({k: result[k] for k in self.watched if k in result})
+        decision = self.policy.decide(hist)
+        if decision.stop:
+            self._file(trial.trial_id, decision.reason, epoch, decision.detail)
+            return TrialScheduler.STOP
+        verdict = self.inner.on_trial_result(tune_controller, trial, result)
+        if verdict == TrialScheduler.STOP:
+            self._file(trial.trial_id, "asha", epoch, "stopped by ASHA on the search metric")
+        return verdict
+
+    def _file(self, trial_id: str, reason: str, epoch, detail: str) -> None:
+        STOP_LEDGER[trial_id] = {R.STOP_REASON: reason, R.STOP_EPOCH: epoch, "stop_detail": detail}
+        log.info("stopping trial %s at epoch %s: %s (%s)", trial_id, epoch, reason, detail)
+
+    def _backfill(self, trial, result: dict) -> list[dict]:
+        """After a driver restart, recover the trial's earlier results from its result.json."""
+        if (result.get(R.EPOCH) or 0) <= 1:
+            return []
+        path = Path(getattr(trial, "local_path", "") or "") / "result.json"
+        hist = []
+        try:
+            for line in path.read_text().splitlines():
+                r = json.loads(line)
+                hist.append({k: r[k] for k in self.watched if k in r})
+        except (OSError, ValueError):
+            log.warning("no earlier results found for trial %s at %s", trial.trial_id, path)
+        return hist
+
+
+class StopReasonCallback(Callback):
+    """Writes the scheduler's stop reason into the result Ray is about to store as the trial's last."""
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        entry = STOP_LEDGER.get(trial.trial_id)
+        if entry is not None:
+            result.update(entry)

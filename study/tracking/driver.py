@@ -1,0 +1,128 @@
+"""Driver side: the study's parent run, and the callback that finalises each trial's child run.
+
+The parent run carries the spec as params and, as tags, the study and Optuna names, the masked
+storage URLs, the git commit and package versions. When a trial ends, ``LedgerCallback`` writes
+its stop reason and epochs, sets the run status (FINISHED / KILLED for a stopped trial / FAILED),
+and logs the trace CSV, the ΔE plot and the checkpoint location.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Optional
+
+from ray.tune import Callback
+
+from study.tracking.common import STUDY_TAG, URI_ENV, client, find_run, flatten, log_params
+from study.urls import has_password, mask
+from trainables import records as R
+
+log = logging.getLogger(__name__)
+SINK_FACTORY = "study.tracking.sink:ChildRunSink"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("der-study", "torch", "torchvision", "ray", "optuna", "mlflow", "torch-fidelity", "torchattacks"):
+        try:
+            out[f"version.{dist}"] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class Tracking:
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    study: str
+
+    @classmethod
+    def start(cls, opts, name: str, spec) -> "Tracking":
+        """Create (or reuse) the study's experiment and open a new parent run."""
+        cl = client(opts.mlflow_uri)
+        exp = cl.get_experiment_by_name(name)
+        if exp is None:
+            location = None
+            if not opts.mlflow_uri.startswith(("http://", "https://")):
+                location = (opts.artifact_root / name).resolve().as_uri()
+            exp_id = cl.create_experiment(name, artifact_location=location)
+        else:
+            exp_id = exp.experiment_id
+        tags = {STUDY_TAG: name, "optuna.study_name": name, "optuna.storage": mask(opts.optuna_storage),
+                "ray.storage_path": mask(opts.storage_path), "git.commit": _git_commit(), **_versions()}
+        run = cl.create_run(exp_id, run_name=name, tags=tags)
+        log_params(cl, run.info.run_id, {"spec." + k: v for k, v in flatten(spec.model_dump(mode="json")).items()})
+        return cls(opts.mlflow_uri, exp_id, run.info.run_id, name)
+
+    @classmethod
+    def reopen(cls, uri: str, name: str, parent_run_id: str) -> "Tracking":
+        cl = client(uri)
+        run = cl.get_run(parent_run_id)
+        cl.update_run(parent_run_id, status="RUNNING")
+        return cls(uri, run.info.experiment_id, parent_run_id, name)
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment for Ray workers: how a URI with a password reaches them without entering configs."""
+        return {URI_ENV: self.uri} if has_password(self.uri) else {}
+
+    def sink_spec(self) -> dict:
+        return {"factory": SINK_FACTORY, "kwargs": {"tracking_uri": mask(self.uri), "experiment_id": self.experiment_id,
+                                                    "parent_run_id": self.parent_run_id, "study": self.study}}
+
+    def driver_callback(self) -> "LedgerCallback":
+        return LedgerCallback(mask(self.uri), self.experiment_id)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        client(self.uri).set_terminated(self.parent_run_id, status=status)
+
+
+class LedgerCallback(Callback):
+    """Finalises child runs from the driver (a stopped trial's worker is killed before it could)."""
+
+    def __init__(self, uri: str, experiment_id: str) -> None:
+        self.uri, self.experiment_id = uri, experiment_id
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finalise(trial, failed=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finalise(trial, failed=True)
+
+    def _finalise(self, trial, failed: bool) -> None:
+        from study.tracking.artifacts import log_trial_artifacts
+
+        try:
+            cl = client(self.uri)
+            run = find_run(cl, self.experiment_id, trial.trial_id)
+            if run is None:
+                return
+            rid = run.info.run_id
+            last = trial.last_result or {}
+            reason: Optional[str] = last.get(R.STOP_REASON)
+            if reason:
+                cl.set_tag(rid, R.STOP_REASON, reason)
+                cl.set_tag(rid, R.STOP_EPOCH, str(last.get(R.STOP_EPOCH)))
+            cl.set_tag(rid, "epochs_run", str(last.get(R.EPOCH, 0)))
+            ckpt = trial.checkpoint
+            if ckpt is not None:
+                cl.set_tag(rid, "checkpoint_path", mask(ckpt.path))
+            log_trial_artifacts(cl, rid, stop_epoch=last.get(R.STOP_EPOCH) if reason else None)
+            status = "FAILED" if failed else ("KILLED" if reason and reason != "nan" else "FINISHED")
+            cl.set_terminated(rid, status=status)
+        except Exception:  # noqa: BLE001 - the ledger must never take the study down
+            log.exception("could not finalise the MLflow run of trial %s", trial.trial_id)

@@ -1,0 +1,90 @@
+"""Decisions of the stopping rules on synthetic metric streams (no Ray)."""
+import math
+
+import pytest
+
+from study.spec import StoppingSpec
+from study.stopping import DeltaEnergyDivergence, NonFinite, ProbeCollapse, StoppingPolicy, policy_from_spec
+from trainables import records as R
+
+
+def stream(deltas, probe=None):
+    probe = probe or [0.5] * len(deltas)
+    return [{R.EPOCH: i + 1, R.TRAIN_DELTA_MEAN: d, R.PROBE_PGD_ACC: p, R.LOSS_TOTAL: 1.0}
+            for i, (d, p) in enumerate(zip(deltas, probe))]
+
+
+def first_stop(policy, hist):
+    for t in range(1, len(hist) + 1):
+        d = policy.decide(hist[:t])
+        if d.stop:
+            return t, d.reason
+    return None, None
+
+
+RULE = DeltaEnergyDivergence(grace_epochs=2, window=3, threshold=6.0, min_scale=0.05, rel_scale=0.1)
+
+
+def test_diverging_trace_is_stopped_at_the_jump():
+    hist = stream([-0.10, -0.12, -0.11, -0.13, -2.5, -4.0])
+    assert first_stop(StoppingPolicy([RULE]), hist) == (5, "delta_energy")
+
+
+def test_healthy_slow_growth_is_not_stopped():
+    # |ΔE| grows steadily in healthy robust training: a drift relative to its own history is fine
+    hist = stream([-0.05 * 1.15 ** t for t in range(30)])
+    assert first_stop(StoppingPolicy([RULE]), hist) == (None, None)
+
+
+def test_noisy_healthy_trace_is_not_stopped():
+    import random
+
+    rng = random.Random(0)
+    hist = stream([-0.2 + rng.gauss(0, 0.02) for _ in range(40)])
+    assert first_stop(StoppingPolicy([RULE]), hist) == (None, None)
+
+
+def test_within_grace_period_never_stops():
+    rule = DeltaEnergyDivergence(grace_epochs=5, window=2)
+    hist = stream([-0.1, -0.1, -0.1, -5.0, -9.0])
+    assert all(not rule.decide(hist[:t]).stop for t in range(1, 6))
+
+
+def test_not_enough_history_never_stops():
+    rule = DeltaEnergyDivergence(grace_epochs=0, window=3)
+    assert not rule.decide(stream([-0.1, -0.1, -9.0])).stop
+
+
+def test_probe_collapse_against_best_and_previous():
+    hist = stream([-0.1] * 5, probe=[0.30, 0.40, 0.42, 0.41, 0.05])
+    assert first_stop(StoppingPolicy([ProbeCollapse(drop=0.2)]), hist) == (5, "probe_collapse")
+    slow = stream([-0.1] * 6, probe=[0.40, 0.30, 0.21, 0.12, 0.05, 0.01])
+    assert first_stop(StoppingPolicy([ProbeCollapse(drop=0.2, reference="previous")]), slow) == (None, None)
+    assert first_stop(StoppingPolicy([ProbeCollapse(drop=0.2, reference="best")]), slow)[1] == "probe_collapse"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nonfinite_loss_stops_at_once(bad):
+    hist = stream([-0.1, -0.1])
+    hist[-1][R.LOSS_TOTAL] = bad
+    assert NonFinite().decide(hist) .reason == "nan"
+    assert first_stop(policy_from_spec(StoppingSpec()), hist) == (2, "nan")
+
+
+def test_nonfinite_flag_stops():
+    hist = stream([-0.1])
+    hist[-1][R.NONFINITE] = 1.0
+    assert policy_from_spec(StoppingSpec()).decide(hist).reason == "nan"
+
+
+def test_nan_delta_energy_does_not_crash_the_rule():
+    hist = stream([-0.1, -0.1, -0.1, -0.1, math.nan])
+    RULE.decide(hist)  # NaN is not a divergence verdict by itself: NonFinite handles the loss
+
+
+def test_policy_from_spec_respects_enabled_flags():
+    spec = StoppingSpec.model_validate({"delta_energy": {"enabled": False}, "probe": {"enabled": False}})
+    pol = policy_from_spec(spec)
+    assert [type(r).__name__ for r in pol.rules] == ["NonFinite"]
+    hist = stream([-0.1, -0.1, -0.1, -0.1, -9.0], probe=[0.5, 0.5, 0.5, 0.5, 0.0])
+    assert first_stop(pol, hist) == (None, None)

@@ -1,0 +1,74 @@
+import pytest
+
+from study.errors import UserError
+from study.search import build_space
+from study.spec import StudySpec, load_spec
+
+
+def write(tmp_path, text):
+    p = tmp_path / "spec.yaml"
+    p.write_text(text)
+    return p
+
+
+GOOD = """
+name: t
+run: {model: {name: small_cnn}, data: {name: mnist}, epochs: 3}
+search:
+  parameters:
+    der.weight: {distribution: loguniform, low: 0.01, high: 10}
+    method.epsilon: {distribution: uniform, low: 4, high: 12}
+    method.steps: {distribution: int, low: 2, high: 10}
+    method.name: {distribution: choice, values: [fgsm, rs_fgsm]}
+  num_samples: 4
+"""
+
+
+def test_good_spec_and_space_translation(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD))
+    space = build_space(spec.search.parameters)
+    assert space["der.weight"].log and space["der.weight"].low == 0.01
+    assert not space["method.epsilon"].log
+    assert space["method.steps"].high == 10
+    assert space["method.name"].choices == ("fgsm", "rs_fgsm")
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("run: [1, 2", "not valid YAML"),
+    ("- a\n- b\n", "must hold a mapping"),
+    ("search: {parameters: {der.weight: {distribution: uniform, low: 2, high: 1}}}", "must be < high"),
+    ("search: {parameters: {der.weight: {distribution: loguniform, low: 0, high: 1}}}", "low > 0"),
+    ("search: {parameters: {method.name: {distribution: choice, values: []}}}", "at least one value"),
+    ("search: {parameters: {der.wieght: {distribution: uniform, low: 0, high: 1}}}", "der.wieght"),
+    ("search: {parameters: {method.name: {distribution: choice, values: [fgsm, pgdd]}}}", "pgdd"),
+    ("search: {parameters: {method.epsilon: {distribution: uniform, low: -1, high: 8}}}", "method.epsilon"),
+    ("search: {parameters: {x: {distribution: gaussian, mu: 0}}}", "distribution"),
+    ("search: {metric: val/pgd_accuracy}", "unknown metric"),
+    ("search: {metric: [val/pgd_acc, val/clean_acc], mode: max}", None),
+    ("search: {metric: [val/pgd_acc, val/clean_acc], mode: [max]}", "one mode per metric"),
+    ("run: {method: {name: fgsn}}", "fgsn"),
+    ("run: {data: {name: imagenet}}", "imagenet"),
+    ("run: {model: {name: vit}}", "vit"),
+    ("resources: {gpu: -1}", "resources.gpu"),
+    ("stopping: {delta_energy: {window: 1}}", "window"),
+    ("name: 'bad name/with slash'", "name"),
+    ("unknown_block: 1", "unknown_block"),
+])
+def test_bad_specs_name_the_problem(tmp_path, text, needle):
+    if needle is None:
+        load_spec(write(tmp_path, text))
+        return
+    with pytest.raises(UserError) as info:
+        load_spec(write(tmp_path, text))
+    assert needle in str(info.value)
+    assert "spec.yaml" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_spec_defaults():
+    s = StudySpec()
+    assert s.search.metric == "val/pgd_acc" and s.stopping.delta_energy.enabled and s.resources.gpu == 0
