@@ -29,7 +29,7 @@ class ProgressCallback(Callback):
                 parts.append(f"{label} {result[key]:.3g}")
         if result.get(R.STOP_REASON):
             parts.append(f"[bold yellow]stopped: {result[R.STOP_REASON]}[/]")
-        self.console.print("  ".join(parts))
+        self.console.print("  ".join(parts), soft_wrap=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.console.print(f"[red]trial {trial.trial_id} failed[/]: {trial.error_file or ''}")

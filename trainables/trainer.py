@@ -42,7 +42,8 @@ class Trainer:
         seed_all(derive_seed(cfg.seed, "init"))
         self.data = data or build_data(cfg.data, cfg.batch_size, self.rt.device, cfg.seed, self.rt.channels_last)
         d = self.data
-        self.model = build_model(cfg.model.name, d.num_classes, d.in_channels, d.mean, d.std, cfg.model.width)
+        self.model = build_model(cfg.model.name, d.num_classes, d.in_channels, d.mean, d.std, cfg.model.width,
+                                 d.image_size)
         self.model.to(self.rt.device, memory_format=self.rt.memory_format)
         self.net = torch.compile(self.model) if cfg.compile else self.model
         o = cfg.optim

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from trainables.errors import InputError
     from trainables.registry import UnknownNameError
 
+    from study import env
+
+    env.apply()
     _register_subcommands()
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="study")

@@ -9,7 +9,7 @@ KNOWN = {
     "preact_resnet18": 11_172_170,  # ≈ 11.17M (fast_adversarial / robust_overfitting, final BN included)
     "wrn28_10": 36_479_194,
     "wrn34_10": 46_160_474,
-    "small_cnn": 131_754,
+    "small_cnn": 215_014,
 }
 
 
@@ -20,7 +20,7 @@ def test_parameter_counts(name):
 
 @pytest.mark.parametrize("name,channels,size", [("preact_resnet18", 3, 32), ("small_cnn", 1, 28), ("small_cnn", 3, 32)])
 def test_output_shape(name, channels, size):
-    m = build_model(name, 7, channels)
+    m = build_model(name, 7, channels, image_size=size)
     m.eval()
     assert m(torch.rand(2, channels, size, size)).shape == (2, 7)
 

@@ -20,9 +20,10 @@ def build_model(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     width: int | None = None,
+    image_size: int = 32,
 ) -> nn.Module:
     """Build a registered network and wrap it so that it normalises its [0, 1] input itself."""
-    kwargs = {"num_classes": num_classes, "in_channels": in_channels}
+    kwargs = {"num_classes": num_classes, "in_channels": in_channels, "image_size": image_size}
     if width is not None:
         kwargs["width"] = width
     net = MODELS.get(name)(**kwargs)

@@ -55,5 +55,5 @@ class PreActResNet(nn.Module):
 
 
 @MODELS.register("preact_resnet18")
-def preact_resnet18(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+def preact_resnet18(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     return PreActResNet([2, 2, 2, 2], num_classes, in_channels)

@@ -50,10 +50,10 @@ class WideResNet(nn.Module):
 
 
 @MODELS.register("wrn28_10", "wide_resnet28_10")
-def wrn28_10(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+def wrn28_10(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     return WideResNet(28, 10, num_classes, in_channels)
 
 
 @MODELS.register("wrn34_10", "wide_resnet34_10")
-def wrn34_10(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+def wrn34_10(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     return WideResNet(34, 10, num_classes, in_channels)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Optional
 
 import typer
@@ -10,8 +11,9 @@ from rich.table import Table
 
 from study.cli.commands.common import Workspace, workspace_path
 from study.cli.main import app
+from trainables import records as R
 
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 @app.command()
@@ -106,17 +108,23 @@ def status(
     if as_json:
         print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
         return
-    _table(name, row.status, rows)
+    import yaml
+
+    from study.spec import StudySpec
+
+    _table(name, row.status, rows, StudySpec.model_validate(yaml.safe_load(row.spec_yaml)).search.metrics)
 
 
-def _table(name, study_status, rows) -> None:
+def _table(name, study_status, rows, metrics=(R.VAL_PGD_ACC,)) -> None:
+    """Params and headline metrics as columns; `study status --json` has everything."""
+    params = list(dict.fromkeys(k for r in rows for k in r.params))
+    shown = list(dict.fromkeys([*metrics, R.VAL_CLEAN_ACC, R.TRAIN_DELTA_MEAN]))
     t = Table(title=f"study {name} ({study_status})")
-    for col in ("number", "state", "stop_reason", "epochs", "params", "metrics"):
-        t.add_column(col)
+    for col in ("number", "state", "stop_reason", "epochs", *params, *shown):
+        t.add_column(col, overflow="fold")
     for r in rows:
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items())
-        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items() if not k.startswith("best/"))
-        t.add_row(str(r.number), r.state, r.stop_reason or "-", str(r.epochs or "-"), params, metrics)
+        t.add_row(str(r.number), r.state, r.stop_reason or "-", str(r.epochs or "-"),
+                  *(_fmt(r.params.get(p, "")) for p in params), *(_fmt(r.metrics.get(m, "")) for m in shown))
     out.print(t)
 
 
@@ -134,20 +142,20 @@ def _check_name(name: str) -> None:
 
 
 def _summary(ws, name, outcome) -> None:
+    import yaml
+
     from study.catalog import Catalog
+    from study.spec import StudySpec
     from study.status import trial_rows
 
     row = Catalog.open(ws).get(name)
     rows = trial_rows(row.optuna_storage, row.optuna_study) if "***" not in row.optuna_storage else []
-    _table(name, row.status, rows)
+    spec = StudySpec.model_validate(yaml.safe_load(row.spec_yaml))
+    _table(name, row.status, rows, spec.search.metrics)
     if outcome.reconciled:
         out.print(f"[yellow]{outcome.reconciled} Optuna trial(s) left RUNNING by an earlier driver were marked FAIL[/]")
     done = [r for r in rows if r.state == "COMPLETE"]
     if done:
-        from study.spec import StudySpec
-        import yaml
-
-        spec = StudySpec.model_validate(yaml.safe_load(row.spec_yaml))
         metric, mode = spec.search.metrics[0], spec.search.modes[0]
         best = (max if mode == "max" else min)(done, key=lambda r: r.metrics.get(metric, float("nan")))
         out.print(f"best trial {best.number}: {metric} = {_fmt(best.metrics.get(metric))} with "
