@@ -113,25 +113,4 @@ def mnist_env(data_root: Path):
     mp.undo()
 
 
-def tiny_run(root: Path | str, **over) -> dict:
-    """A run config that trains in about a second per epoch on MNIST (small CNN, tiny subsets)."""
-    cfg = {
-        "name": "tiny",
-        "data": {"name": "mnist", "root": str(root), "train_subset": 512, "val_size": 128, "test_subset": 128},
-        "model": {"name": "small_cnn", "width": 8},
-        "method": {"name": "fgsm", "epsilon": 51},
-        "optim": {"lr": 0.05},
-        "schedule": {"name": "constant"},
-        "eval": {"val_pgd_steps": 3, "probe_size": 64, "probe_pgd_steps": 3, "test_pgd": [[3, 1]], "autoattack": False},
-        "epochs": 2,
-        "batch_size": 64,
-        "seed": 0,
-        "threads": 1,
-    }
-    for path, value in over.items():
-        node = cfg
-        keys = path.split("__")
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
-    return cfg
+from testlib import tiny_run  # noqa: E402,F401  (kept importable as conftest.tiny_run)

@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from conftest import tiny_run
+from testlib import tiny_run
 from trainables import records as R
 from trainables.attacks import build_attack
 from trainables.config import RunConfig

@@ -1,0 +1,49 @@
+"""Shared test helpers: tiny real run configs and study specs (imported as testlib; tests/ is on sys.path)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def tiny_run(root: Path | str, **over) -> dict:
+    """A run config that trains in about a second per epoch on MNIST (small CNN, tiny subsets)."""
+    cfg = {
+        "name": "tiny",
+        "data": {"name": "mnist", "root": str(root), "train_subset": 512, "val_size": 128, "test_subset": 128},
+        "model": {"name": "small_cnn", "width": 8},
+        "method": {"name": "fgsm", "epsilon": 51},
+        "optim": {"lr": 0.05},
+        "schedule": {"name": "constant"},
+        "eval": {"val_pgd_steps": 3, "probe_size": 64, "probe_pgd_steps": 3, "test_pgd": [[3, 1]], "autoattack": False},
+        "epochs": 2,
+        "batch_size": 64,
+        "seed": 0,
+        "threads": 1,
+    }
+    for path, value in over.items():
+        node = cfg
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return cfg
+
+
+def tiny_spec(root: Path, tmp_path: Path, name: str = "tiny", epochs: int = 3, num_samples: int = 3,
+              stopping: dict | None = None, search: dict | None = None, resources: dict | None = None,
+              **run_over) -> Path:
+    run = tiny_run(root, epochs=epochs, **run_over)
+    run["data"].pop("root")  # resolved on the workers from STUDY_DATA_DIR, as a user's would be
+    spec = {
+        "name": name,
+        "run": run,
+        "search": {"parameters": {"der.weight": {"distribution": "loguniform", "low": 0.01, "high": 10},
+                                  "method.epsilon": {"distribution": "uniform", "low": 30, "high": 70}},
+                   "num_samples": num_samples, "max_concurrent": 2, **(search or {})},
+        "stopping": stopping or {"delta_energy": {"enabled": False}, "probe": {"enabled": False}},
+        "resources": resources or {"cpu": 1, "max_failures": 0},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
