@@ -47,14 +47,33 @@ def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus:
     if address:
         if num_cpus or num_gpus:
             raise UserError("--num-cpus/--num-gpus set a local Ray's resources; a cluster's are set by `ray start`")
-        check_reachable(address)
+        prepare_join(address)
         try:
             ray.init(address=address, **common)
-        except ConnectionError as e:
-            raise UserError(f"cannot join the Ray cluster at {address}: {e}") from None
+        except (ConnectionError, RuntimeError) as e:
+            raise UserError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]}. If the cluster "
+                            f"uses token authentication (Ray's default), give this machine its token "
+                            f"(~/.ray/auth_token or RAY_AUTH_TOKEN) and set RAY_AUTH_MODE=token") from None
         return
     ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
              object_store_memory=_object_store_bytes(), **common)
+
+
+def prepare_join(address: str) -> None:
+    """Before Ray is imported: check the address answers, and opt in to token auth when a token exists.
+
+    Ray 2.60 clusters require token authentication by default and a client must say so with
+    RAY_AUTH_MODE=token, which Ray reads once, at import.
+    """
+    check_reachable(address)
+    _token_auth_if_available()
+
+
+def _token_auth_if_available() -> None:
+    has_token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+        os.path.exists(os.path.expanduser("~/.ray/auth_token"))
+    if has_token:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def _object_store_bytes() -> int:

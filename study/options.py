@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from study.cluster import check_reachable, resolve_address
+from study.cluster import prepare_join, resolve_address
 from study.errors import UserError
 from study.urls import check_http_url, check_sqlalchemy_url
 
@@ -75,5 +75,5 @@ def resolve_options(workspace: Optional[str], optuna_storage: Optional[str] = No
     if address:
         if num_cpus or num_gpus:
             raise UserError("--num-cpus/--num-gpus size a local Ray; a cluster's resources come from `ray start`")
-        check_reachable(address)
+        prepare_join(address)
     return StudyOptions(ws, optuna_url, tracking, storage_path or str(ws / "ray"), address, num_cpus, num_gpus, verbose)

@@ -67,12 +67,12 @@ def resume(
     """Continue an interrupted study; unfinished trials resume from their last checkpoint."""
     from study.engine import resume_study
     from study.options import StudyOptions
-    from study.cluster import resolve_address, check_reachable
+    from study.cluster import prepare_join, resolve_address
 
     ws = workspace_path(workspace)
     address = resolve_address(ray_address)
     if address:
-        check_reachable(address)
+        prepare_join(address)
     opts = StudyOptions(ws, "", None, "", address, num_cpus, num_gpus, verbose)
     outcome = resume_study(name, opts, optuna_storage, mlflow_uri)
     _summary(ws, name, outcome)
