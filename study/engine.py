@@ -77,7 +77,8 @@ def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking)
     if spec.stopping.asha.enabled:
         a = spec.stopping.asha
         inner = ASHAScheduler(time_attr="epoch", metric=a.metric or se.metrics[0], mode=se.modes[0],
-                              max_t=spec.run.epochs, grace_period=a.grace_period, reduction_factor=a.reduction_factor)
+                              max_t=spec.run.epochs, grace_period=a.grace_period, reduction_factor=a.reduction_factor,
+                              stop_last_trials=False)  # a trial at its last epoch ends by itself: COMPLETE
     policy = policy_from_spec(spec.stopping)
     watched = [spec.stopping.delta_energy.metric, spec.stopping.probe.metric]
     scheduler = DivergenceScheduler(policy, watched, inner)
@@ -134,7 +135,7 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         ),
     )
-    return _finish(tuner, catalog, name, opts, experiment_path, tracking)
+    return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
 
 
 def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = None,
@@ -163,10 +164,10 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
     init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose, tracking.worker_env() if tracking else None)
     tuner = tune.Tuner.restore(experiment_path, trainable=_trainable(spec), resume_unfinished=True,
                                resume_errored=False)
-    return _finish(tuner, catalog, name, opts, experiment_path, tracking)
+    return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
 
 
-def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_path: str,
+def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_path: str, spec: StudySpec,
             tracking=None) -> StudyOutcome:
     from study.search import reconcile
 
@@ -179,6 +180,8 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
         reconciled = reconcile(_storage(opts.optuna_storage), name) if status == "finished" else 0
         catalog.update(name, status=status)
         if tracking is not None:
+            if status == "finished":
+                tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
             tracking.finish("FINISHED" if status == "finished" else "KILLED")
     return StudyOutcome(name, experiment_path, errors, reconciled)
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 from study.cluster import prepare_join, resolve_address
 from study.errors import UserError
-from study.urls import check_http_url, check_sqlalchemy_url
+from study.urls import check_connect, check_http_url, check_sqlalchemy_url
 
 DEFAULT_WORKSPACE = "studies"
 NO_TRACKING = ("none", "off", "")
@@ -49,10 +49,23 @@ def check_workspace(ws: Path) -> Path:
     return ws
 
 
+def check_sqlite_location(url: str, what: str) -> None:
+    """A SQLite file must be creatable: its folder exists (or will be the workspace) and is writable."""
+    from sqlalchemy.engine import make_url
+
+    db = make_url(url).database
+    if not db or db == ":memory:":
+        raise UserError(f"{what} {url!r} names no database file; use sqlite:////absolute/path/file.db")
+    check_workspace(Path(db).parent)
+
+
+MLFLOW_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
 def check_mlflow_uri(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return check_http_url(uri, "MLflow tracking URI")
-    if uri.startswith("file:") or "://" not in uri:
+    if "://" not in uri or uri.split("://")[0].split("+")[0] not in MLFLOW_DB_SCHEMES:
         raise UserError(f"MLflow tracking URI {uri!r} is not supported; use sqlite:////abs/path/mlflow.db, a "
                         f"database URL, or http://host:port of an MLflow server (or 'none' to disable tracking)")
     return check_sqlalchemy_url(uri, "MLflow tracking")
@@ -66,6 +79,11 @@ def resolve_options(workspace: Optional[str], optuna_storage: Optional[str] = No
     optuna_url = check_sqlalchemy_url(optuna_storage or f"sqlite:///{ws / 'optuna.db'}", "Optuna storage")
     tracking = mlflow_uri if mlflow_uri is not None else f"sqlite:///{ws / 'mlflow.db'}"
     tracking = None if tracking.lower() in NO_TRACKING else check_mlflow_uri(tracking)
+    for url, what in ((optuna_url, "Optuna storage"), (tracking, "MLflow tracking store")):
+        if url and url.startswith("sqlite:"):
+            check_sqlite_location(url, what)
+        elif url and not url.startswith(("http://", "https://")):
+            check_connect(url, what)
     if tracking is not None and tracking == optuna_url:
         raise UserError("Optuna and MLflow cannot share one database (each owns an alembic_version table); "
                         "give them different URLs")

@@ -62,6 +62,7 @@ class MethodConfig(_Strict):
     """The adversarial-training method and the attack it trains against."""
 
     name: str = "pgd"
+    attack: Optional[str] = Field(None, description="Training attack; None: the method's own (method.md §3).")
     norm: Literal["linf", "l2"] = "linf"
     epsilon: float = Field(8.0, gt=0, description="Attack radius in 1/255 units (8 means 8/255).")
     alpha: Optional[float] = Field(
@@ -79,6 +80,11 @@ class MethodConfig(_Strict):
     @classmethod
     def _known_method(cls, v: str) -> str:
         return check_name("method", v)
+
+    @field_validator("attack")
+    @classmethod
+    def _known_attack(cls, v: Optional[str]) -> Optional[str]:
+        return v if v is None else check_name("attack", v)
 
 
 class DERConfig(_Strict):
@@ -160,8 +166,8 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
-        if self.method.norm == "l2" and self.method.name not in ("pgd",):
-            raise ValueError(f"method.norm 'l2' is only supported by method 'pgd', not {self.method.name!r}")
+        if self.method.norm == "l2" and (self.method.attack or self.method.name) != "pgd":
+            raise ValueError(f"method.norm 'l2' is only supported by the pgd attack, not {self.method.name!r}")
         return self
 
 

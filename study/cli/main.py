@@ -15,7 +15,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one paragraph, never hard-wrapped mid-path
 
 
 @app.command()
@@ -57,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="study")
         return int(rv or 0)
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
+    except (typer.Exit, click.exceptions.Exit) as e:
+        return int(getattr(e, "exit_code", 0) or 0)
+    except (typer.Abort, click.exceptions.Abort):
         err.print("aborted")
         return 130
+    except (typer.TyperException, click.ClickException) as e:  # usage errors, bad option values
+        e.show()
+        return int(getattr(e, "exit_code", 2) or 2)
     except ValidationError as e:
         err.print(f"[red]error:[/red] {_format_validation_error(e)}")
         return 2

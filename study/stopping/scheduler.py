@@ -68,7 +68,8 @@ class DivergenceScheduler(TrialScheduler):
             self._file(trial.trial_id, decision.reason, epoch, decision.detail)
             return TrialScheduler.STOP
         verdict = self.inner.on_trial_result(tune_controller, trial, result)
-        if verdict == TrialScheduler.STOP:
+        last = (trial.config.get("run") or {}).get("epochs")
+        if verdict == TrialScheduler.STOP and not (last and epoch is not None and epoch >= last):
             self._file(trial.trial_id, "asha", epoch, "stopped by ASHA on the search metric")
         return verdict
 

@@ -87,6 +87,15 @@ class Tracking:
     def driver_callback(self) -> "LedgerCallback":
         return LedgerCallback(mask(self.uri), self.experiment_id)
 
+    def register_best(self, optuna_storage: str, metric: str, mode: str) -> None:
+        """The best trial's model into the model registry; a failure here never fails the study."""
+        from study.tracking.registry import register_best
+
+        try:
+            register_best(self.uri, self.experiment_id, optuna_storage, self.study, metric, mode)
+        except Exception:  # noqa: BLE001
+            log.exception("could not register the best model of study %s", self.study)
+
     def finish(self, status: str = "FINISHED") -> None:
         client(self.uri).set_terminated(self.parent_run_id, status=status)
 

@@ -10,7 +10,7 @@ EPS = 8
 @pytest.fixture(scope="module")
 def model_and_batch():
     torch.manual_seed(0)
-    m = build_model("small_cnn", 10, 3, width=8)
+    m = build_model("small_cnn", 10, 3, width=8, image_size=16)
     # include pixels at 0 and 1 so that clipping to [0, 1] matters
     x = torch.rand(16, 3, 16, 16)
     x[:4] = 0.0

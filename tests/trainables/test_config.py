@@ -26,7 +26,8 @@ def test_defaults_are_the_published_pgd_recipe():
         ({"epochs": 0}, "epochs", "greater than or equal"),
         ({"schedule": {"milestones": [0.75, 0.5]}}, "schedule.milestones", "increasing"),
         ({"optimizer": {"lr": 0.1}}, "optimizer", "Extra inputs"),
-        ({"method": {"name": "fgsm", "norm": "l2"}}, "", "only supported by method 'pgd'"),
+        ({"method": {"name": "fgsm", "norm": "l2"}}, "", "only supported by the pgd attack"),
+        ({"method": {"attack": "cw"}}, "method.attack", "trades_kl"),
     ],
 )
 def test_validation_errors_name_field_and_allowed_values(patch, field, needle):

@@ -11,7 +11,7 @@ from trainables.models import build_model
 @pytest.fixture()
 def setup():
     torch.manual_seed(0)
-    m = build_model("small_cnn", 10, 3, width=8)
+    m = build_model("small_cnn", 10, 3, width=8, image_size=16)
     x = torch.rand(8, 3, 16, 16)
     y = torch.randint(0, 10, (8,))
     return m, x, y

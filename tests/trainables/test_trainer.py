@@ -120,3 +120,13 @@ def test_final_evaluation_best_and_last(data_root, tmp_path):
     for which in ("best", "last"):
         assert 0 <= res.final[f"test/{which}/pgd3x1_acc"] <= res.final[f"test/{which}/clean_acc"] <= 1
     assert res.final["test/best/epoch"] in (1.0, 2.0)
+
+
+def test_a_run_folder_never_resumes_another_config(data_root, tmp_path):
+    from trainables.errors import InputError
+
+    fit(cfg(data_root, epochs=1, eval__final=False), tmp_path / "r")
+    with pytest.raises(InputError, match="different run config"):
+        fit(cfg(data_root, epochs=1, eval__final=False, der__weight=1.0), tmp_path / "r")
+    # more epochs of the same run is a legitimate continuation
+    assert [r.epoch for r in fit(cfg(data_root, epochs=2, eval__final=False), tmp_path / "r").records] == [1, 2]

@@ -50,11 +50,13 @@ class DatasetSource(Protocol):
 
     def load(self, cfg: "DataConfig") -> DatasetArrays: ...
 
+    def check(self, cfg: "DataConfig") -> None: ...
+
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
 
 from trainables.data import imagefolder, torchvision_sets  # noqa: E402,F401  (fill DATASETS)
-from trainables.data.bundle import DataBundle, build_data, load_arrays, locate  # noqa: E402
+from trainables.data.bundle import DataBundle, build_data, check_available, load_arrays, locate  # noqa: E402
 from trainables.data.loaders import DeviceLoader, TorchLoader  # noqa: E402
 from trainables.data.roots import cache_dir, resolve_root  # noqa: E402
 from trainables.data.split import SplitIndices, split_indices  # noqa: E402
@@ -70,6 +72,7 @@ __all__ = [
     "SplitIndices",
     "TorchLoader",
     "build_data",
+    "check_available",
     "cache_dir",
     "load_arrays",
     "locate",

@@ -26,6 +26,11 @@ def locate(cfg: "DataConfig") -> Location:
     return DATASETS.get(cfg.name).locate(cfg)
 
 
+def check_available(cfg: "DataConfig") -> None:
+    """Fail fast, before a study starts, when the dataset is missing and cannot be downloaded."""
+    DATASETS.get(cfg.name).check(cfg)
+
+
 @dataclass
 class DataBundle:
     """A split dataset ready for training: facts for the model, and deterministic batch iterators.

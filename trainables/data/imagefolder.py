@@ -64,8 +64,7 @@ class ImageFolder:
         detail = f"found: {len(scan.class_names)} classes, {counts} images"
         return Location(self.name, [root], root, "ready", detail, notes)
 
-    def load(self, cfg: "DataConfig") -> DatasetArrays:
-        root = resolve_root(cfg)
+    def _require_splits(self, root: Path, cfg: "DataConfig") -> None:
         for split in SPLITS:
             if not (root / split).is_dir():
                 raise DatasetNotFoundError(
@@ -74,6 +73,16 @@ class ImageFolder:
                     f"set data.root in the config or the {DATA_ENV} environment variable to that folder "
                     f"(`study data unpack ZIP DEST` builds it from a zip)"
                 )
+
+    def check(self, cfg: "DataConfig") -> None:
+        """Raise the error ``load`` would raise for a missing or unusable tree, without decoding anything."""
+        root = resolve_root(cfg)
+        self._require_splits(root, cfg)
+        scan_folder(root)
+
+    def load(self, cfg: "DataConfig") -> DatasetArrays:
+        root = resolve_root(cfg)
+        self._require_splits(root, cfg)
         scan = scan_folder(root)
         path = _cache_file(root, scan.fingerprint, cfg.image_size)
         arrays = _load_cache(path, scan)

@@ -142,26 +142,40 @@ class TorchvisionSet:
             )
         return dest
 
+    def _no_download_reason(self, cfg: "DataConfig") -> str | None:
+        """Why a download cannot happen now (None: it can be tried)."""
+        if not cfg.download:
+            return "data.download is false"
+        if os.environ.get(OFFLINE_ENV):
+            return f"download skipped because ${OFFLINE_ENV} is set"
+        if not _reachable(self.host):
+            return f"download failed: no network connection to {self.host}"
+        return None
+
+    def check(self, cfg: "DataConfig") -> None:
+        """Raise now what ``load`` would raise later: the dataset is missing and cannot be downloaded."""
+        loc = self.locate(cfg)
+        if loc.state == "missing":
+            reason = self._no_download_reason(cfg)
+            if reason:
+                root = resolve_root(cfg)
+                raise DatasetNotFoundError(self._missing_message(root, root_source(cfg), loc.searched, reason))
+
     def _download(self, cfg: "DataConfig", root: Path, searched: list[Path]) -> Path:
-        reason = "data.download is false"
-        if cfg.download:
-            if os.environ.get(OFFLINE_ENV):
-                reason = f"download skipped because ${OFFLINE_ENV} is set"
-            elif not _reachable(self.host):
-                reason = f"download failed: no network connection to {self.host}"
+        reason = self._no_download_reason(cfg)
+        if reason is None:
+            dest = root if is_writable(root) else self._staging(root)
+            try:
+                dest.mkdir(parents=True, exist_ok=True)
+                with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):
+                    for kwargs in self.split_kwargs:
+                        self._tv(dest, download=True, **kwargs)
+            except Exception as e:  # network and archive errors of any kind
+                reason = f"download into {dest} failed: {type(e).__name__}: {e}"
             else:
-                dest = root if is_writable(root) else self._staging(root)
-                try:
-                    dest.mkdir(parents=True, exist_ok=True)
-                    with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):
-                        for kwargs in self.split_kwargs:
-                            self._tv(dest, download=True, **kwargs)
-                except Exception as e:  # network and archive errors of any kind
-                    reason = f"download into {dest} failed: {type(e).__name__}: {e}"
-                else:
-                    if self._ready(dest):
-                        return dest
-                    reason = f"download into {dest} finished but the files are not there"
+                if self._ready(dest):
+                    return dest
+                reason = f"download into {dest} finished but the files are not there"
         raise DatasetNotFoundError(self._missing_message(root, root_source(cfg), searched, reason))
 
     def _missing_message(self, root: Path, source: str, searched: list[Path], reason: str) -> str:

@@ -62,7 +62,7 @@ class Method:
                  autocast: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
         self.cfg, self.der, self.autocast = cfg, DER(der_cfg), autocast
         self.attack = build_attack(
-            self.attack_name, cfg.epsilon, cfg.alpha, steps=cfg.steps, norm=cfg.norm,
+            cfg.attack or self.attack_name, cfg.epsilon, cfg.alpha, steps=cfg.steps, norm=cfg.norm,
             noise_k=cfg.noise_k, bn=cfg.attack_bn_mode, autocast=autocast,
         )
 

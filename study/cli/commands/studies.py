@@ -47,6 +47,10 @@ def run(
     opts = resolve_options(workspace, optuna_storage, mlflow_uri, storage_path, ray_address, num_cpus, num_gpus, verbose)
     study_name = name or spec.name
     _check_name(study_name)
+    if not opts.ray_address:  # on a cluster the data lives on the workers, not necessarily here
+        from trainables.data import check_available
+
+        check_available(spec.run.data)
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
               f"{spec.run.epochs} epochs, workspace {opts.workspace}")
     outcome = run_study(spec, study_name, opts)

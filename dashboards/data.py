@@ -1,0 +1,194 @@
+"""What the report shows, read once from the study's owners: the catalog (spec), Optuna (trials,
+params, objective values, stop reasons) and MLflow (per-epoch histories of each Ray trial).
+
+The figures only see these plain dataclasses, never a store, so each figure module is a pure
+function of ``StudyData`` and can be tested without Ray.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from trainables import records as R
+
+# Outcome of one run (a Ray trial) or one Optuna trial, in legend order.
+COMPLETED, DELTA_ENERGY, PROBE, NAN, ASHA = "completed", "delta_energy", "probe_collapse", "nan", "asha"
+PRUNED, FAILED, RUNNING = "pruned", "failed", "running"
+OUTCOMES = (COMPLETED, DELTA_ENERGY, PROBE, NAN, ASHA, PRUNED, FAILED, RUNNING)
+OUTCOME_LABELS = {
+    COMPLETED: "completed", DELTA_ENERGY: "stopped by ΔE", PROBE: "stopped by the probe", NAN: "NaN",
+    ASHA: "stopped by ASHA", PRUNED: "pruned (other)", FAILED: "failed", RUNNING: "running",
+}
+# Per-epoch metrics the report draws, read from each child run's MLflow history.
+HISTORY_KEYS = (R.TRAIN_DELTA_MEAN, R.VAL_PGD_ACC)
+
+
+@dataclass
+class RunData:
+    """One Ray trial (one seed of an Optuna trial) and its per-epoch histories from MLflow."""
+
+    ray_trial_id: str
+    seed_index: int
+    outcome: str
+    stop_reason: Optional[str] = None
+    stop_epoch: Optional[int] = None
+    run_id: Optional[str] = None
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(epoch, value)]
+
+
+@dataclass
+class TrialData:
+    """One Optuna trial: a configuration, with its seeds' runs."""
+
+    study: str
+    number: int
+    state: str
+    outcome: str
+    stop_reason: Optional[str]
+    epochs: Optional[int]
+    params: dict[str, Any]  # as sampled by Optuna
+    values: Optional[list[Optional[float]]]  # objective values told to Optuna (None unless COMPLETE)
+    metrics: dict[str, float]  # last-epoch headline metrics (mean over seeds), from the trial's user attrs
+    runs: list[RunData] = field(default_factory=list)
+    config_values: dict[str, Any] = field(default_factory=dict)  # dotted path -> value in the resolved config
+
+
+@dataclass
+class StudyData:
+    name: str
+    status: str
+    spec: Any  # study.spec.StudySpec
+    optuna_study: Any  # optuna.Study (for importances)
+    trials: list[TrialData]
+    experiment_id: Optional[str] = None
+    mlflow_uri: Optional[str] = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.spec.search.metrics)
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.spec.search.modes)
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(self.spec.search.parameters)
+
+
+def finite(x) -> Optional[float]:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def run_outcome(reason: Optional[str], failed: bool) -> str:
+    """A run's outcome from its own stop reason (a scheduler rule, NaN, ASHA) or error."""
+    if failed:
+        return FAILED
+    if not reason:
+        return COMPLETED
+    return reason if reason in OUTCOMES else PRUNED
+
+
+def trial_outcome(state: str, reasons: list[Optional[str]]) -> str:
+    """An Optuna trial's outcome: its state, refined by its seeds' stop reasons when PRUNED."""
+    if state == "COMPLETE":
+        return COMPLETED
+    if state == "FAIL":
+        return FAILED
+    if state in ("RUNNING", "WAITING"):
+        return RUNNING
+    for r in (NAN, DELTA_ENERGY, PROBE, ASHA):
+        if r in reasons:
+            return r
+    return PRUNED
+
+
+def dotted(d: dict, path: str):
+    for k in path.split("."):
+        d = d[k]
+    return d
+
+
+def _history(cl, run_id: str, key: str) -> list[tuple[int, float]]:
+    by_step = {m.step: m.value for m in sorted(cl.get_metric_history(run_id, key), key=lambda m: m.timestamp)}
+    return sorted(by_step.items())
+
+
+def _stop_epoch(tags: dict, history: dict) -> Optional[int]:
+    try:
+        return int(float(tags[R.STOP_EPOCH]))
+    except (KeyError, TypeError, ValueError):
+        steps = [s for h in history.values() for s, _ in h]
+        return max(steps) if steps else None
+
+
+def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
+               mlflow_uri: Optional[str] = None, config_paths: tuple[str, ...] = ()) -> StudyData:
+    """Everything the report needs about one study; ``config_paths`` are extra dotted paths to read
+    from each trial's resolved config (the other studies' parameters, when comparing)."""
+    from study.export import mlflow_runs, open_study, stop_reason, trial_config
+
+    handle = open_study(workspace, name, optuna_storage, mlflow_uri)
+    study = handle.load_optuna()
+    runs = mlflow_runs(handle)
+    notes = [f"{runs.note}; its per-epoch curves are empty"] if runs.note else []
+    paths = list(dict.fromkeys([*handle.spec.search.parameters, *config_paths]))
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        ua = t.user_attrs
+        ray_ids = list(ua.get("ray_trial_ids", []))
+        reasons = list(ua.get("stop_reasons", []))
+        reasons += [None] * (len(ray_ids) - len(reasons))
+        run_list = []
+        for i, rid in enumerate(ray_ids):
+            mrun = runs.by_trial.get(rid)
+            tags = mrun.data.tags if mrun else {}
+            reason = reasons[i] or tags.get(R.STOP_REASON)
+            hist = {k: _history(runs.client, mrun.info.run_id, k) for k in HISTORY_KEYS} if mrun else {}
+            # Optuna (the search state) says whether a configuration failed; only for one seed among
+            # several does the MLflow run status have to tell which of them errored.
+            failed = (t.state.name == "FAIL" and not reason) or (
+                len(ray_ids) > 1 and mrun is not None and mrun.info.status == "FAILED")
+            run_list.append(RunData(rid, i, run_outcome(reason, failed), reason,
+                                    _stop_epoch(tags, hist) if reason else None,
+                                    mrun.info.run_id if mrun else None, hist))
+        epochs = [e for e in ua.get("epochs", []) if e is not None]
+        values = [finite(v) for v in t.values] if t.values is not None else None
+        sampled = all(p in t.params for p in handle.spec.search.parameters)
+        cfg = trial_config(handle.spec, t.params).model_dump(mode="json") if sampled else None
+        trials.append(TrialData(
+            study=name, number=t.number, state=t.state.name, outcome=trial_outcome(t.state.name, reasons),
+            stop_reason=stop_reason(t), epochs=max(epochs) if epochs else None, params=dict(t.params), values=values,
+            metrics={k: v for k, v in ua.get("metrics", {}).items() if finite(v) is not None}, runs=run_list,
+            config_values={p: _safe_dotted(cfg, p) for p in paths} if cfg is not None else {},
+        ))
+    return StudyData(name, handle.status, handle.spec, study, trials, runs.experiment_id, handle.mlflow_uri, notes)
+
+
+def _safe_dotted(cfg: dict, path: str):
+    try:
+        return dotted(cfg, path)
+    except (KeyError, TypeError):
+        return None
+
+
+def load_studies(workspace: Path, names: list[str], optuna_storage: Optional[str] = None,
+                 mlflow_uri: Optional[str] = None) -> list[StudyData]:
+    """The main study and the ones it is compared with; every study reads every study's parameters,
+    so e.g. ``der.weight`` is 0 (its base value) for a study that did not search it."""
+    import yaml
+
+    from study.catalog import Catalog
+    from study.spec import StudySpec
+
+    cat = Catalog.open(workspace)
+    paths: list[str] = []
+    for n in names:
+        paths += list(StudySpec.model_validate(yaml.safe_load(cat.get(n).spec_yaml)).search.parameters)
+    paths = list(dict.fromkeys(paths))
+    # Store URLs given on the command line apply to the main study only.
+    return [load_study(workspace, n, optuna_storage if i == 0 else None, mlflow_uri if i == 0 else None, tuple(paths))
+            for i, n in enumerate(names)]

@@ -1,0 +1,92 @@
+"""The study report: load the studies, draw one figure per section, write one HTML file."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Optional
+
+from dashboards.data import OUTCOMES, StudyData, load_studies
+from dashboards.html import Section, figure_html, render_page
+from dashboards.style import label
+from dashboards.table import DEFAULT_MLFLOW_UI, SORT_JS, trial_table
+
+# Section ids, in page order (tests and links rely on them).
+DELTA_ENERGY, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
+    "delta-energy", "val-pgd", "parallel", "importance", "pareto", "trials")
+SECTION_IDS = (DELTA_ENERGY, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS)
+
+
+@dataclass
+class ReportResult:
+    path: Path
+    studies: list[StudyData]
+    notes: list[str]
+
+
+def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI) -> list[Section]:
+    from dashboards.figures.histories import delta_energy_figure, val_pgd_figure
+    from dashboards.figures.importance import importance_figure
+    from dashboards.figures.parallel import parallel_figure
+    from dashboards.figures.pareto import pareto_figure
+
+    data_notes = [n for sd in studies for n in sd.notes]
+    imp_fig, imp_notes = importance_figure(studies)
+    compare = " Studies being compared are drawn with different dashes / marker shapes." if len(studies) > 1 else ""
+    return [
+        Section(DELTA_ENERGY, "ΔE traces", figure_html(delta_energy_figure(studies), "fig-" + DELTA_ENERGY),
+                "Mean energy gap of the training attack per epoch, one line per run, coloured by outcome; "
+                "✕ marks the epoch a run was stopped." + compare, data_notes),
+        Section(VAL_PGD, "Validation PGD accuracy", figure_html(val_pgd_figure(studies), "fig-" + VAL_PGD),
+                "Robust accuracy on the validation split per epoch, coloured by outcome." + compare, data_notes),
+        Section(PARALLEL, "Parameters vs objective", figure_html(parallel_figure(studies), "fig-" + PARALLEL),
+                "One line per trial: its parameter values (as resolved in its run config), outcome and last-epoch "
+                "objective; drag along an axis to filter."),
+        Section(IMPORTANCE, "Parameter importances", figure_html(imp_fig, "fig-" + IMPORTANCE),
+                "optuna.importance.get_param_importances over the COMPLETE trials (fANOVA, seed 0).", imp_notes),
+        Section(PARETO, "Clean vs robust accuracy", figure_html(pareto_figure(studies), "fig-" + PARETO),
+                "Last-epoch validation accuracies of every trial; the line is the Pareto front of the completed "
+                "trials (both maximised)." + compare),
+        Section(TRIALS, "Trials", f'<div class="table-wrap">{trial_table(studies, mlflow_ui)}</div>',
+                "One row per Optuna trial; click a header to sort; the MLflow links open each run in the MLflow UI "
+                f"at {mlflow_ui}."),
+    ]
+
+
+def _header(studies: list[StudyData], mlflow_ui: str) -> list[str]:
+    lines = []
+    for sd in studies:
+        counts = {o: sum(t.outcome == o for t in sd.trials) for o in OUTCOMES}
+        outcome = ", ".join(f"{n} {label(o)}" for o, n in counts.items() if n)
+        objectives = ", ".join(f"{m} ({md})" for m, md in zip(sd.metrics, sd.modes))
+        exp = (f' · <a href="{escape(mlflow_ui.rstrip("/"), quote=True)}/#/experiments/{escape(sd.experiment_id)}" '
+               f'target="_blank" rel="noopener">MLflow experiment {escape(sd.experiment_id)}</a>'
+               if sd.experiment_id else "")
+        lines.append(f"<b>{escape(sd.name)}</b> ({escape(sd.status)}): {len(sd.trials)} trials ({escape(outcome)}); "
+                     f"objective {escape(objectives)}; {sd.spec.run.epochs} epoch(s) × {sd.spec.search.seeds} "
+                     f"seed(s){exp}")
+    lines.append(f"generated {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
+    return lines
+
+
+def build_report(workspace: Path, name: str, compare: tuple[str, ...] = (), out: Optional[Path] = None,
+                 mlflow_ui: str = DEFAULT_MLFLOW_UI, optuna_storage: Optional[str] = None,
+                 mlflow_uri: Optional[str] = None) -> ReportResult:
+    """Write the report of ``name`` (and the studies it is compared with) to ``out``."""
+    from study.errors import UserError
+    from study.export import check_out_dir
+
+    names = list(dict.fromkeys([name, *compare]))
+    out = Path(out) if out else Path(workspace) / "reports" / f"{'_vs_'.join(names)}.html"
+    out = check_out_dir(out.parent, "write the report into", "--out FILE.html") / out.name
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give the HTML file to write, e.g. {out / (names[0] + '.html')}")
+    studies = load_studies(Path(workspace), names, optuna_storage, mlflow_uri)
+    sections = build_sections(studies, mlflow_ui)
+    title = f"Study report: {' vs '.join(names)}"
+    html = render_page(title, _header(studies, mlflow_ui), sections, scripts=(SORT_JS,))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    notes = list(dict.fromkeys(n for s in sections for n in s.notes))
+    return ReportResult(out, studies, notes)

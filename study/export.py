@@ -1,0 +1,325 @@
+"""``study export``: a study's best trials as run configs that ``study train`` runs as is.
+
+Selection reads the Optuna storage only (the search state's owner): the K best COMPLETE trials
+by a metric, or the Pareto set of a two-objective study. Each selected trial is written as the
+exact ``RunConfig`` its Ray worker ran (``trainables.tune.resolve_config`` over the spec's run
+block, the Optuna params and the seed index), next to ``summary.csv``/``summary.json`` that also
+name each trial's MLflow child runs (found by their ``trial_id`` tag).
+
+The helpers that open a study from the catalog and find its MLflow runs are shared with the
+report (``dashboards.data``), so both read a study the same way.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from study.errors import UserError
+
+SUMMARY_CSV, SUMMARY_JSON = "summary.csv", "summary.json"
+DEFAULT_TOP = 3
+EXPORTED_SEED_INDEX = 0
+
+
+# ---------------------------------------------------------------- reading a study (shared with dashboards)
+
+@dataclass
+class StudyHandle:
+    """A study found in a workspace's catalog, with its spec and usable (unmasked) store URLs."""
+
+    name: str
+    spec: Any  # study.spec.StudySpec
+    optuna_url: str
+    optuna_study: str
+    mlflow_uri: Optional[str]
+    mlflow_parent_run_id: Optional[str]
+    status: str
+
+    def load_optuna(self):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return optuna.load_study(study_name=self.optuna_study, storage=self.optuna_url)
+
+
+def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
+               mlflow_uri: Optional[str] = None) -> StudyHandle:
+    """Look a study up in the catalog; a URL stored with a masked password must be given again."""
+    import yaml
+
+    from study.catalog import Catalog
+    from study.engine import _unmasked
+    from study.spec import StudySpec
+
+    row = Catalog.open(workspace).get(name)
+    spec = StudySpec.model_validate(yaml.safe_load(row.spec_yaml))
+    optuna_url = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
+    tracking = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri") if row.mlflow_uri else None
+    return StudyHandle(name, spec, optuna_url, row.optuna_study, tracking, row.mlflow_parent_run_id, row.status)
+
+
+def trial_config(spec, params: dict[str, Any], seed_index: int = EXPORTED_SEED_INDEX):
+    """The exact RunConfig a Ray worker resolved for this Optuna trial and seed index."""
+    from trainables.tune import SEED_INDEX, resolve_config
+
+    return resolve_config({"run": spec.run.model_dump(mode="json"), **params, SEED_INDEX: seed_index})
+
+
+@dataclass
+class MlflowRuns:
+    """The study's MLflow experiment and its child runs keyed by Ray trial id (empty without tracking)."""
+
+    experiment_id: Optional[str] = None
+    by_trial: dict[str, Any] = field(default_factory=dict)  # ray trial id -> mlflow.entities.Run
+    client: Any = None
+    note: Optional[str] = None  # why there are none, when there are none
+
+
+def mlflow_runs(handle: StudyHandle) -> MlflowRuns:
+    """Child runs of the study's parent run, keyed by their ``trial_id`` tag.
+
+    MLflow is the metrics ledger, not the search state: when it is off or unreadable the caller
+    still works from Optuna, and ``note`` says why the runs are missing."""
+    if not handle.mlflow_uri or not handle.mlflow_parent_run_id:
+        return MlflowRuns(note=f"study {handle.name} was run without MLflow tracking")
+    from mlflow.exceptions import MlflowException
+
+    from study.tracking.common import PARENT_TAG, TRIAL_TAG, client
+    from study.urls import mask
+
+    cl = client(handle.mlflow_uri)
+    try:
+        exp_id = cl.get_run(handle.mlflow_parent_run_id).info.experiment_id
+        by_trial: dict[str, Any] = {}
+        token = None
+        while True:
+            page = cl.search_runs([exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{handle.mlflow_parent_run_id}'",
+                                  max_results=1000, page_token=token)
+            for run in page:
+                tid = run.data.tags.get(TRIAL_TAG)
+                if tid:
+                    by_trial[tid] = run
+            token = page.token
+            if not token:
+                break
+    except MlflowException as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        return MlflowRuns(note=f"MLflow runs of study {handle.name} could not be read from "
+                               f"{mask(handle.mlflow_uri)}: {mask(first)}")
+    return MlflowRuns(exp_id, by_trial, cl)
+
+
+def stop_reason(trial) -> Optional[str]:
+    """The distinct stop reasons of an Optuna trial's seeds, joined (None when none was stopped)."""
+    reasons = sorted({r for r in trial.user_attrs.get("stop_reasons", []) if r})
+    return ",".join(reasons) or None
+
+
+# ---------------------------------------------------------------- selection
+
+@dataclass
+class Selection:
+    kind: str  # "top": best K by one metric; "pareto": Optuna's best_trials
+    metrics: list[str]
+    modes: list[str]
+    trials: list[Any]  # optuna FrozenTrial, best first
+    scores: list[list[Optional[float]]]  # per trial, one value per metric
+    notes: list[str] = field(default_factory=list)
+
+
+def _finite(x) -> Optional[float]:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def metric_value(trial, metric: str, search_metrics: list[str]) -> Optional[float]:
+    """A search metric is the value Optuna was told; any other is the trial's ``metrics`` user attr."""
+    if metric in search_metrics and trial.values is not None:
+        return _finite(trial.values[search_metrics.index(metric)])
+    return _finite(trial.user_attrs.get("metrics", {}).get(metric))
+
+
+def _state_counts(trials) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials at all"
+
+
+def select_trials(study, spec, top: Optional[int] = None, metric: Optional[str] = None,
+                  mode: Optional[str] = None) -> Selection:
+    """Best ``top`` COMPLETE trials by ``metric``; for a two-objective study without ``metric``, the Pareto set."""
+    from optuna.trial import TrialState
+
+    if top is not None and top < 1:
+        raise UserError(f"--top must be at least 1 (got {top})")
+    if mode is not None and mode not in ("max", "min"):
+        raise UserError(f"--mode must be max or min (got {mode!r})")
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise UserError(f"study {study.study_name!r} has no COMPLETE trials to export ({_state_counts(trials)}); "
+                        f"trials stopped early are PRUNED and are not exported")
+    metrics, modes = list(spec.search.metrics), list(spec.search.modes)
+    if metric is None and len(metrics) > 1:
+        best = list(study.best_trials)
+        sign = -1 if modes[0] == "max" else 1
+        best.sort(key=lambda t: (sign * t.values[0], t.number))
+        chosen = best[:top] if top else best
+        notes = [f"Pareto set of {len(best)} trial(s) over {', '.join(metrics)}"
+                 + (f", first {len(chosen)} by {metrics[0]}" if len(chosen) < len(best) else "")]
+        return Selection("pareto", metrics, modes, chosen, [[_finite(v) for v in t.values] for t in chosen], notes)
+
+    m = metric or metrics[0]
+    if m not in metrics:
+        known = sorted({k for t in complete for k in t.user_attrs.get("metrics", {})})
+        if m not in known:
+            raise UserError(f"unknown metric {m!r} for study {study.study_name!r}: the COMPLETE trials have "
+                            f"{', '.join(metrics + [k for k in known if k not in metrics]) or 'no metrics'}")
+    if mode is None:
+        if m in metrics:
+            mode = modes[metrics.index(m)]
+        elif m.endswith("acc"):
+            mode = "max"
+        else:
+            raise UserError(f"{m!r} is not a search metric of this study; say which way is better with --mode max "
+                            f"or --mode min")
+    scored = [(t, metric_value(t, m, metrics)) for t in complete]
+    missing = [t.number for t, v in scored if v is None]
+    scored = [(t, v) for t, v in scored if v is not None]
+    if not scored:
+        raise UserError(f"no COMPLETE trial of study {study.study_name!r} has a finite {m!r}")
+    sign = -1 if mode == "max" else 1
+    scored.sort(key=lambda tv: (sign * tv[1], tv[0].number))
+    k = top or DEFAULT_TOP
+    chosen = scored[:k]
+    notes = [f"best {len(chosen)} of {len(complete)} COMPLETE trial(s) by {m} ({mode})"]
+    if missing:
+        notes.append(f"trial(s) {', '.join(map(str, missing))} have no finite {m} and were skipped")
+    return Selection("top", [m], [mode], [t for t, _ in chosen], [[v] for _, v in chosen], notes)
+
+
+# ---------------------------------------------------------------- writing
+
+def check_out_dir(out: Path, purpose: str = "export to", flag: str = "--out DIR") -> Path:
+    """The output folder must be a writable directory or creatable in one; nothing is created here."""
+    out = Path(out).expanduser().absolute()
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"cannot {purpose} {out}: {probe} is a file, not a folder; pass {flag}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"cannot {purpose} {out}: {probe} is not writable for this user; pass {flag} in a folder "
+                        f"you can write to")
+    return out
+
+
+def config_filename(number: int) -> str:
+    return f"trial_{number}.yaml"
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    selection: Selection
+    rows: list[dict]
+    seeds: int
+    notes: list[str]
+
+
+def _header(study_name: str, row: dict, sel: Selection, seeds: int) -> str:
+    scores = ", ".join(f"{m} ({md}) = {v}" for m, md, v in zip(sel.metrics, sel.modes, row["scores"]))
+    lines = [f"study {study_name}, Optuna trial {row['number']} ({row['state']}), rank {row['rank']} "
+             f"({'Pareto set' if sel.kind == 'pareto' else 'by ' + sel.metrics[0]}): {scores}"]
+    if seeds > 1:
+        lines.append(f"seed index {EXPORTED_SEED_INDEX} of {seeds}: the other seeds differ only in `seed` (+1 each)")
+    lines.append(f"exact resolved config of the trial; run it with: study train {row['config']} "
+                 f"--name {study_name}-trial{row['number']}")
+    return "".join(f"# {x}\n" for x in lines)
+
+
+def _remove_stale(out: Path, keep: set[str]) -> None:
+    """Drop configs a previous export into this folder listed and this one does not rewrite."""
+    old = out / SUMMARY_JSON
+    try:
+        previous = json.loads(old.read_text()).get("trials", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    for r in previous:
+        name = r.get("config") if isinstance(r, dict) else None
+        if name and name not in keep and Path(name).name == name and name.startswith("trial_"):
+            (out / name).unlink(missing_ok=True)
+
+
+def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metric: Optional[str] = None,
+                 mode: Optional[str] = None) -> ExportResult:
+    """Select, then write one YAML per trial plus ``summary.csv`` and ``summary.json`` into ``out``."""
+    import yaml
+
+    from study.urls import mask
+
+    out = check_out_dir(out)
+    study = handle.load_optuna()
+    sel = select_trials(study, handle.spec, top, metric, mode)
+    runs = mlflow_runs(handle)
+    seeds = handle.spec.search.seeds
+    notes = list(sel.notes) + ([runs.note] if runs.note else [])
+    if seeds > 1:
+        notes.append(f"the study ran {seeds} seeds per configuration; each config is seed index "
+                     f"{EXPORTED_SEED_INDEX} (seed {handle.spec.run.seed}); metrics are means over the seeds")
+    rows = []
+    for rank, (t, scores) in enumerate(zip(sel.trials, sel.scores), start=1):
+        ray_ids = list(t.user_attrs.get("ray_trial_ids", []))
+        rows.append({
+            "rank": rank, "number": t.number, "state": t.state.name, "config": config_filename(t.number),
+            "scores": scores, "params": dict(t.params), "metrics": dict(t.user_attrs.get("metrics", {})),
+            "stop_reason": stop_reason(t), "epochs": max([e for e in t.user_attrs.get("epochs", []) if e] or [None]),
+            "seed_index": EXPORTED_SEED_INDEX, "ray_trial_ids": ray_ids,
+            "mlflow_run_ids": [runs.by_trial[r].info.run_id for r in ray_ids if r in runs.by_trial],
+        })
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out, {r["config"] for r in rows})
+    for t, row in zip(sel.trials, rows):
+        cfg = trial_config(handle.spec, t.params, EXPORTED_SEED_INDEX)
+        body = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+        (out / row["config"]).write_text(_header(handle.name, row, sel, seeds) + body)
+    summary = {
+        "study": handle.name, "status": handle.status,
+        "selection": {"kind": sel.kind, "metrics": sel.metrics, "modes": sel.modes, "top": top},
+        "seeds": seeds, "exported_seed_index": EXPORTED_SEED_INDEX, "notes": notes,
+        "optuna_storage": mask(handle.optuna_url), "optuna_study": handle.optuna_study,
+        "mlflow_uri": mask(handle.mlflow_uri), "mlflow_experiment_id": runs.experiment_id,
+        "mlflow_parent_run_id": handle.mlflow_parent_run_id, "trials": rows,
+    }
+    (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=1, allow_nan=False, default=_json_default) + "\n")
+    _write_csv(out / SUMMARY_CSV, rows, sel)
+    return ExportResult(out, sel, rows, seeds, notes)
+
+
+def _json_default(x):
+    raise TypeError(f"not JSON serialisable: {x!r}")
+
+
+def _write_csv(path: Path, rows: list[dict], sel: Selection) -> None:
+    """One flat row per trial: params as ``param.X``, metrics as ``metric.X``, id lists joined by ';'."""
+    params = list(dict.fromkeys(k for r in rows for k in r["params"]))
+    metrics = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
+    score_cols = [f"score.{m}" for m in sel.metrics]
+    cols = ["rank", "number", "state", "config", *score_cols, *(f"param.{p}" for p in params),
+            *(f"metric.{m}" for m in metrics), "stop_reason", "epochs", "seed_index", "ray_trial_ids", "mlflow_run_ids"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            flat = {k: r[k] for k in ("rank", "number", "state", "config", "stop_reason", "epochs", "seed_index")}
+            flat.update(zip(score_cols, r["scores"]))
+            flat.update({f"param.{k}": v for k, v in r["params"].items()})
+            flat.update({f"metric.{k}": v for k, v in r["metrics"].items()})
+            flat["ray_trial_ids"] = ";".join(r["ray_trial_ids"])
+            flat["mlflow_run_ids"] = ";".join(r["mlflow_run_ids"])
+            w.writerow(flat)
