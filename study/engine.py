@@ -52,10 +52,9 @@ def trial_dirname(trial) -> str:
 
 
 def _storage(url: str):
-    import optuna
+    from study.storage import open_storage
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    return open_storage(url)
 
 
 def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking):
@@ -160,6 +159,9 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
     from study.tracking import Tracking
 
     tracking = Tracking.reopen(opts.mlflow_uri, name, row.mlflow_parent_run_id) if row.mlflow_parent_run_id else None
+    from study.storage import register_url
+
+    register_url(opts.optuna_storage)  # Ray's pickled searcher holds the masked URL
     catalog.update(name, status="running")
     init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose, tracking.worker_env() if tracking else None)
     tuner = tune.Tuner.restore(experiment_path, trainable=_trainable(spec), resume_unfinished=True,

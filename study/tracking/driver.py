@@ -44,6 +44,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _expose_uri(uri: str) -> None:
+    """Driver-side callbacks hold the masked URI; they find the real one here (never in a file)."""
+    if has_password(uri):
+        os.environ[URI_ENV] = uri
+
+
 @dataclass
 class Tracking:
     uri: str
@@ -54,6 +60,7 @@ class Tracking:
     @classmethod
     def start(cls, opts, name: str, spec) -> "Tracking":
         """Create (or reuse) the study's experiment and open a new parent run."""
+        _expose_uri(opts.mlflow_uri)
         cl = client(opts.mlflow_uri)
         exp = cl.get_experiment_by_name(name)
         if exp is None:
@@ -71,6 +78,7 @@ class Tracking:
 
     @classmethod
     def reopen(cls, uri: str, name: str, parent_run_id: str) -> "Tracking":
+        _expose_uri(uri)
         cl = client(uri)
         run = cl.get_run(parent_run_id)
         cl.update_run(parent_run_id, status="RUNNING")
