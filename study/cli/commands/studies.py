@@ -160,8 +160,16 @@ def _summary(ws, name, outcome) -> None:
         out.print(f"[yellow]{outcome.reconciled} Optuna trial(s) left RUNNING by an earlier driver were marked FAIL[/]")
     done = [r for r in rows if r.state == "COMPLETE"]
     if done:
+        from study.export import trial_config
+
         metric, mode = spec.search.metrics[0], spec.search.modes[0]
         best = (max if mode == "max" else min)(done, key=lambda r: r.metrics.get(metric, float("nan")))
-        out.print(f"best trial {best.number}: {metric} = {_fmt(best.metrics.get(metric))} with "
+        out.print(f"\nbest trial {best.number}: {metric} = {_fmt(best.metrics.get(metric))} with "
                   + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
-        out.print(f"export it with: study export {name} --workspace {ws} --top 1")
+        cfg = trial_config(spec, best.params).model_dump(mode="json")
+        changed = {k: v for k, v in cfg.items() if k in ("method", "der", "optim", "schedule", "epochs")}
+        out.print("best config (the parts a study varies; `study export` writes it whole):")
+        out.print(yaml.safe_dump(changed, sort_keys=False, default_flow_style=None).rstrip())
+        out.print(f"export it: study export {name} --workspace {ws} --top 1")
+    elif rows:
+        out.print("[yellow]no trial completed: every trial was stopped or failed (see stop_reason)[/]")
