@@ -138,3 +138,20 @@ def test_completed_children_are_finished_with_test_metrics(studies):
         assert c.info.status == "FINISHED"
         assert R.STOP_REASON not in c.data.tags
         assert "test/last/pgd3x1_acc" in c.data.metrics
+
+
+def test_best_trial_model_is_registered_under_the_study_name(studies):
+    import mlflow.pytorch
+    import torch
+
+    _, opts = studies
+    cl = _mlflow(opts)
+    versions = cl.search_model_versions("name='plain'")
+    assert len(versions) == 1
+    v = versions[0]
+    best = max(_study(opts, "plain").trials, key=lambda t: t.value)
+    assert v.tags["optuna_trial"] == str(best.number)
+    assert float(v.tags[R.VAL_PGD_ACC]) == best.value
+    model = mlflow.pytorch.load_model(f"models:/plain/{v.version}")
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert not cl.search_model_versions("name='stopped'")  # no COMPLETE trial, nothing registered
