@@ -113,4 +113,27 @@ def mnist_env(data_root: Path):
     mp.undo()
 
 
-from testlib import tiny_run  # noqa: E402,F401  (kept importable as conftest.tiny_run)
+
+
+from testlib import start_local_ray, tiny_run, tiny_spec  # noqa: E402,F401
+
+TINY_STUDY = "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_study(mnist_env, tmp_path_factory) -> Path:
+    """A finished 3 trials × 3 epochs study in deterministic CPU mode (stopping rules off: all COMPLETE),
+    on a real local Ray with SQLite Optuna and MLflow; shared by the export and report tests."""
+    from study.engine import run_study
+    from study.options import resolve_options
+    from study.spec import load_spec
+
+    tmp = tmp_path_factory.mktemp("tiny-study")
+    ws = tmp / "ws"
+    spec = load_spec(tiny_spec(mnist_env, tmp, name=TINY_STUDY, deterministic=True))
+    ray = start_local_ray()
+    try:
+        run_study(spec, TINY_STUDY, resolve_options(str(ws)))
+    finally:
+        ray.shutdown()
+    return ws

@@ -1,9 +1,25 @@
 """Shared test helpers: tiny real run configs and study specs (imported as testlib; tests/ is on sys.path)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
+
+RAY_ENV = ("STUDY_DATA_DIR", "STUDY_CACHE_DIR", "STUDY_OFFLINE")
+
+
+def start_local_ray(num_cpus: int = 2, **kwargs):
+    """A real local Ray for tests; workers see the test data/cache/offline variables."""
+    import ray
+
+    from study import env
+
+    env.apply()
+    ray.shutdown()
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
+             runtime_env={"env_vars": {k: os.environ[k] for k in RAY_ENV if k in os.environ}}, **kwargs)
+    return ray
 
 
 def tiny_run(root: Path | str, **over) -> dict:

@@ -17,11 +17,10 @@ import pytest
 from study.engine import run_study
 from study.options import resolve_options
 from study.spec import load_spec
-from testlib import tiny_spec
+from testlib import start_local_ray, tiny_spec
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")
-ENV_KEYS = ("STUDY_DATA_DIR", "STUDY_CACHE_DIR", "STUDY_OFFLINE")
 
 
 def _free_port() -> int:
@@ -32,14 +31,7 @@ def _free_port() -> int:
 
 def test_quarter_gpus_pack_four_trials_and_fall_back_to_cpu(mnist_env, tmp_path):
     """Ray is given 1 logical GPU and no physical one: four gpu=0.25 trials must run at once, on CPU."""
-    import ray
-
-    from study import env
-
-    env.apply()
-    ray.shutdown()
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
-             runtime_env={"env_vars": {k: os.environ[k] for k in ENV_KEYS if k in os.environ}})
+    ray = start_local_ray(num_cpus=4, num_gpus=1)
     try:
         spec = load_spec(tiny_spec(mnist_env, tmp_path, name="gpu", epochs=3, num_samples=4,
                                    search={"max_concurrent": 4}, resources={"cpu": 1, "gpu": 0.25}))

@@ -23,37 +23,6 @@ from trainables import records as R
 from trainables.config import RunConfig
 
 STUDY = "tiny"
-MEMO = "_der_study_tiny_study_workspace"  # same key in tests/dashboards/test_report.py: one study per session
-
-
-@pytest.fixture(scope="module")
-def tiny_study(request, mnist_env, tmp_path_factory) -> Path:
-    """A finished 3 trials × 3 epochs study in deterministic CPU mode (stopping rules off: all COMPLETE).
-
-    Shared with the report tests through ``request.config`` so a full session runs it once."""
-    ws = getattr(request.config, MEMO, None)
-    if ws is None:
-        import ray
-
-        from study import env
-        from study.engine import run_study
-        from study.options import resolve_options
-        from study.spec import load_spec
-
-        env.apply()
-        tmp = tmp_path_factory.mktemp("tiny-study")
-        ws = tmp / "ws"
-        spec = load_spec(tiny_spec(mnist_env, tmp, name=STUDY, deterministic=True))
-        ray.shutdown()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
-                 runtime_env={"env_vars": {k: os.environ[k] for k in ("STUDY_DATA_DIR", "STUDY_CACHE_DIR",
-                                                                      "STUDY_OFFLINE") if k in os.environ}})
-        try:
-            run_study(spec, STUDY, resolve_options(str(ws)))
-        finally:
-            ray.shutdown()
-        setattr(request.config, MEMO, ws)
-    return ws
 
 
 @pytest.fixture(scope="module")
