@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from study.errors import UserError
@@ -182,19 +181,11 @@ def _short(e: Exception) -> str:
     return str(e)
 
 
+
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a YAML spec; every failure is a ``UserError`` naming the file and field."""
-    path = Path(path)
-    if not path.is_file():
+    from study.yamlio import load_model
+
+    if not Path(path).is_file():
         raise UserError(f"spec file {path} does not exist; pass a YAML such as search_spaces/quickstart.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"spec file {path} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"spec file {path} must hold a mapping with keys run, search, stopping, resources")
-    try:
-        return StudySpec.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"  {'.'.join(map(str, x['loc'])) or '(top level)'}: {x['msg']}" for x in e.errors()]
-        raise UserError(f"spec file {path} is invalid:\n" + "\n".join(lines)) from None
+    return load_model(path, StudySpec, "spec file", "keys run, search, stopping, resources")

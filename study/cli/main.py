@@ -36,11 +36,9 @@ def _register_subcommands() -> None:
 
 
 def _format_validation_error(exc) -> str:
-    lines = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {e['msg']}")
-    return "invalid configuration:\n" + "\n".join(lines)
+    from study.yamlio import format_validation
+
+    return "invalid configuration:\n" + format_validation(exc)
 
 
 def main(argv: list[str] | None = None) -> int:

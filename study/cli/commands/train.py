@@ -14,30 +14,13 @@ out = Console(highlight=False)
 
 def load_run_config(path: str):
     """A run config YAML (a bare RunConfig, or a study spec's ``run`` block) as a validated RunConfig."""
-    from pathlib import Path
-
-    import yaml
-    from pydantic import ValidationError
-
-    from study.errors import UserError
+    from study.yamlio import load_model
     from trainables.config import RunConfig
 
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file {p} does not exist")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"config file {p} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"config file {p} must hold a mapping of run settings (data, model, method, ...)")
-    if "run" in raw and isinstance(raw["run"], dict):
-        raw = raw["run"]
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"  {'.'.join(map(str, x['loc'])) or '(top level)'}: {x['msg']}" for x in e.errors()]
-        raise UserError(f"config file {p} is invalid:\n" + "\n".join(lines)) from None
+    def run_block(raw: dict) -> dict:
+        return raw["run"] if isinstance(raw.get("run"), dict) else raw
+
+    return load_model(path, RunConfig, "config file", "run settings: data, model, method, ...", run_block)
 
 
 @app.command()
