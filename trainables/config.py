@@ -10,6 +10,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from trainables.generation.config import GenerationConfig
+from trainables.overrides import with_overrides  # noqa: F401  (re-exported: configs take dotted overrides)
 from trainables.registry import check_name
 
 
@@ -163,27 +165,12 @@ class RunConfig(_Strict):
     compile: bool = False
     deterministic: bool = False
     threads: Optional[int] = Field(None, ge=1, description="torch CPU threads; None: torch's default.")
+    generate: Optional[GenerationConfig] = Field(
+        None, description="Generate from the selected (best) model after training; None: no generation."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
         if self.method.norm == "l2" and (self.method.attack or self.method.name) != "pgd":
             raise ValueError(f"method.norm 'l2' is only supported by the pgd attack, not {self.method.name!r}")
         return self
-
-
-def with_overrides(cfg: RunConfig, overrides: dict[str, object]) -> RunConfig:
-    """A validated copy of ``cfg`` with dotted-path overrides, e.g. ``{"der.weight": 0.5}``.
-
-    Raises ``KeyError`` naming the path when it is not a field of the run config.
-    """
-    data = cfg.model_dump()
-    for path, value in overrides.items():
-        node, keys = data, path.split(".")
-        for k in keys[:-1]:
-            if not isinstance(node.get(k), dict):
-                raise KeyError(f"{path!r} is not a field of the run config (no section {k!r})")
-            node = node[k]
-        if keys[-1] not in node:
-            raise KeyError(f"{path!r} is not a field of the run config")
-        node[keys[-1]] = value
-    return RunConfig.model_validate(data)

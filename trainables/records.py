@@ -34,6 +34,10 @@ TRAIN_DELTA_MEAN = energy_key("train", "delta_mean")
 VAL_DELTA_MEAN = energy_key("val", "delta_mean")
 
 
+GEN_FID, GEN_KID, GEN_ISC = "gen/fid", "gen/kid_mean", "gen/isc_mean"  # generation (trainables.generation)
+GEN_PREFIX = "gen/"
+
+
 def test_key(which: str, metric: str) -> str:
     """Final test metrics, e.g. test_key("best", "pgd20x1_acc") == "test/best/pgd20x1_acc"."""
     return f"test/{which}/{metric}"

@@ -1,0 +1,29 @@
+"""Dotted-path overrides on typed configs: how a search space's ``der.weight`` reaches a run config."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def with_overrides(cfg: M, overrides: dict[str, object]) -> M:
+    """A validated copy of any config with dotted-path overrides, e.g. ``{"der.weight": 0.5}``.
+
+    Raises ``KeyError`` naming the path when it is not a field of the config.
+    """
+    data, what = cfg.model_dump(), _CONFIG_NAMES.get(type(cfg).__name__, type(cfg).__name__)
+    for path, value in overrides.items():
+        node, keys = data, path.split(".")
+        for k in keys[:-1]:
+            if not isinstance(node.get(k), dict):
+                raise KeyError(f"{path!r} is not a field of the {what} (no section {k!r})")
+            node = node[k]
+        if keys[-1] not in node:
+            raise KeyError(f"{path!r} is not a field of the {what}")
+        node[keys[-1]] = value
+    return type(cfg).model_validate(data)
+
+
+_CONFIG_NAMES = {"RunConfig": "run config", "GenerationConfig": "generation config"}
