@@ -1,0 +1,160 @@
+"""``study generate``: class-conditional samples from a trained robust classifier (method.md §8).
+
+From a checkpoint file/directory, or from an MLflow trial run (its ``checkpoint_path`` tag), it
+writes per-class grids and ``metrics.json``; with ``--run`` the metrics (``gen/fid`` …) and the
+files are logged back to that run.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from study.cli.commands.common import Workspace, workspace_path
+from study.cli.main import app
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+CHECKPOINT_TAG = "checkpoint_path"
+METRIC_PREFIX = "gen/"
+ARTIFACT_DIR = "generation"
+
+
+def load_gen_config(path: Optional[str]):
+    """A generation config YAML (or the defaults) as a validated GenerationConfig; bad input is a UserError."""
+    import yaml
+    from pydantic import ValidationError
+
+    from study.errors import UserError
+    from trainables.generation import GenerationConfig
+
+    if path is None:
+        return GenerationConfig()
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"generation config {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"generation config {p} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"generation config {p} must hold a mapping (init, sampler, metrics, grid, n, ...)")
+    try:
+        return GenerationConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(map(str, x['loc'])) or '(top level)'}: {x['msg']}" for x in e.errors()]
+        raise UserError(f"generation config {p} is invalid:\n" + "\n".join(lines)) from None
+
+
+def _tracking_uri(ws: Path, mlflow_uri: Optional[str]) -> str:
+    from study.errors import UserError
+    from study.options import check_mlflow_uri
+
+    if mlflow_uri:
+        return check_mlflow_uri(mlflow_uri)
+    db = ws / "mlflow.db"
+    if not db.is_file():
+        raise UserError(f"no MLflow database at {db}; pass --workspace DIR (the folder of `study run`) or "
+                        f"--mlflow-uri URI")
+    return f"sqlite:///{db}"
+
+
+def _run_checkpoint(cl, run_id: str) -> str:
+    """The checkpoint directory recorded on an MLflow trial run."""
+    from mlflow.exceptions import MlflowException
+
+    from study.errors import UserError
+
+    try:
+        run = cl.get_run(run_id)
+    except MlflowException as e:
+        raise UserError(f"MLflow run {run_id!r} not found ({str(e).splitlines()[0][:200]})") from None
+    path = run.data.tags.get(CHECKPOINT_TAG)
+    if not path:
+        raise UserError(f"MLflow run {run_id} has no {CHECKPOINT_TAG!r} tag: pass a trial's (child) run that "
+                        f"finished with a checkpoint, or use --checkpoint PATH")
+    if "://" in path:
+        raise UserError(f"run {run_id}'s checkpoint is remote ({path}); copy it locally and use --checkpoint PATH")
+    return path
+
+
+def _build_data(run_cfg, data_root: Optional[str]):
+    from trainables.data import build_data
+    from trainables.errors import DatasetNotFoundError
+
+    data_cfg = run_cfg.data.model_copy(update={"root": data_root}) if data_root else run_cfg.data
+    try:
+        return build_data(data_cfg, run_cfg.batch_size, "cpu", run_cfg.seed)
+    except DatasetNotFoundError as e:
+        raise DatasetNotFoundError(f"{e}\n(generation needs the classifier's training data for the init, Ē_y and "
+                                   f"the FID reference: pass --data-root DIR)") from None
+
+
+def _log_back(cl, run_id: str, result, out_dir: Path) -> None:
+    from study.tracking.common import log_metrics
+
+    log_metrics(cl, run_id, result.flat_metrics(METRIC_PREFIX), step=0)
+    if result.metrics.get("notes"):
+        cl.set_tag(run_id, "gen.notes", "; ".join(result.metrics["notes"])[:5000])
+    cl.log_artifacts(run_id, str(out_dir), artifact_path=ARTIFACT_DIR)
+
+
+@app.command()
+def generate(
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="best.pt / state.pt, or a directory holding one."),
+    run_id: Optional[str] = typer.Option(None, "--run", help="MLflow trial run id: its checkpoint_path tag is used and "
+                                         "the results are logged back to it."),
+    n: Optional[int] = typer.Option(None, "--n", min=1, help="Samples in all (default: the config's, 10,000)."),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="Output folder (default WORKSPACE/generation/<name>)."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="GEN.yaml", help="Generation config (init, sampler, "
+                                         "metrics, grid); defaults: method.md §8."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Local Inception weights file for FID/KID/IS."),
+    workspace: Optional[str] = Workspace,
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="With --run (default: the workspace's mlflow.db)."),
+    data_root: Optional[str] = typer.Option(None, "--data-root", help="Where the classifier's dataset is, if not where "
+                                            "its run config says."),
+) -> None:
+    """Sample each class from a robust classifier: per-class PNG grids and metrics.json (FID/KID/IS)."""
+    from study.errors import UserError
+    from study.tracking.common import client
+    from trainables.generation import build_classifier, read_checkpoint
+    from trainables.generation import generate as run_generation
+    from trainables.generation import with_overrides
+
+    if (checkpoint is None) == (run_id is None):
+        raise UserError("pass exactly one of --checkpoint PATH and --run RUN_ID")
+    gcfg = load_gen_config(config)
+    over: dict[str, Any] = {}
+    if n:
+        over["n"] = n
+    if weights:
+        over["metrics.weights_path"] = weights
+    gcfg = with_overrides(gcfg, over) if over else gcfg
+    ws = workspace_path(workspace)
+    cl = None
+    if run_id is not None:
+        cl = client(_tracking_uri(ws, mlflow_uri))
+        checkpoint = _run_checkpoint(cl, run_id)
+    run_cfg, state, path = read_checkpoint(checkpoint)
+    data = _build_data(run_cfg, data_root)
+    model = build_classifier(run_cfg, state, data, f"checkpoint {path}")
+    dest = Path(out_dir) if out_dir else ws / "generation" / (run_id or run_cfg.name)
+    s = gcfg.sampler
+    out.print(f"generating {gcfg.n} samples of {data.name} ({data.num_classes} classes) from {path}: init "
+              f"{gcfg.init.name}, {s.steps} SGLD steps, η={s.step_size}, guidance {'on' if s.guidance else 'off'}, "
+              f"adaptive stop {'on' if s.adaptive_stop else 'off'} -> {dest}")
+    result = run_generation(model, data, gcfg, dest)
+    summary = result.summary()
+    for k in ("fid", "kid_mean", "kid_std", "isc_mean", "isc_std"):
+        if k in result.metrics:
+            out.print(f"{k} {result.metrics[k]:.4f}")
+    for note in result.metrics.get("notes", []):
+        out.print(f"note: {note}")
+    out.print(f"SGLD: mean steps {summary['sgld']['mean_steps']:.1f}, frozen {summary['sgld']['frozen_fraction']:.2f}; "
+              f"{result.timing['total_s']:.1f} s")
+    out.print(f"grids: {len(result.grids)} PNG in {dest}; metrics: {dest / 'metrics.json'}")
+    if cl is not None:
+        _log_back(cl, run_id, result, dest)
+        out.print(f"logged to MLflow run {run_id} ({METRIC_PREFIX}* metrics, artifacts under {ARTIFACT_DIR}/)")
