@@ -87,6 +87,8 @@ def fit(cfg: RunConfig, workdir: str | Path | None = None, callbacks: Iterable[C
             break
     if cfg.eval.final and result.stop_reason != "nan":
         result.final = trainer.final_eval()
+    if cfg.generate is not None and result.stop_reason != "nan":
+        result.final.update(trainer.generate(wd / "generation" if wd else None).flat_metrics())
     if wd is not None:
         (wd / FINAL_FILE).write_text(json.dumps({**result.final, R.STOP_REASON: result.stop_reason,
                                                  "epochs": trainer.epoch}, indent=1))

@@ -177,6 +177,16 @@ class Trainer:
         if (directory / BEST_FILE).exists():
             self.best_state = checkpoint.load(directory / BEST_FILE)["model"]
 
+    # ---------------------------------------------------------------- generation
+    def generate(self, out_dir: Optional[Path] = None):
+        """Sample from the selected (best) weights with ``cfg.generate`` (method.md §8); grids go to ``out_dir``."""
+        from trainables.generation import generate
+
+        model = copy.deepcopy(self.model)
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return generate(model, self.data, self.cfg.generate, out_dir)
+
     # ---------------------------------------------------------------- final evaluation
     def final_eval(self) -> dict[str, float]:
         """Test clean / PGD-k (restarts) / AutoAttack on the best and the last weights."""

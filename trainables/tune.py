@@ -50,6 +50,17 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
+def _finish(trainer, cfg: RunConfig, sinks: list) -> dict:
+    """After the last epoch: test evaluation and (if configured) generation, whose files go to the sinks."""
+    out = trainer.final_eval() if cfg.eval.final else {}
+    if cfg.generate is not None:
+        with tempfile.TemporaryDirectory() as d:
+            out.update(trainer.generate(Path(d)).flat_metrics())
+            for s in sinks:
+                s.on_artifacts(d, "generation")
+    return out
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable (use ``tune.with_resources`` for cpu/gpu)."""
     import torch
@@ -74,8 +85,8 @@ def train_trial(config: dict[str, Any]) -> None:
             metrics = record.flat()
             if record.metrics.get(R.NONFINITE):
                 metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: record.epoch})
-            elif trainer.epoch == cfg.epochs and cfg.eval.final:
-                metrics.update(trainer.final_eval())
+            elif trainer.epoch == cfg.epochs:
+                metrics.update(_finish(trainer, cfg, sinks))
             history.append(metrics)
             for s in sinks:
                 s.on_record(metrics)

@@ -59,5 +59,9 @@ class ChildRunSink:
         if metrics.get(R.STOP_REASON):
             self.cl.set_tag(self.run_id, R.STOP_REASON, metrics[R.STOP_REASON])
 
+    def on_artifacts(self, directory: str, artifact_path: str) -> None:
+        """Files a trial produced (e.g. generation grids and metrics.json) into the run's artifacts."""
+        self.cl.log_artifacts(self.run_id, directory, artifact_path)
+
     def on_end(self, history: list[dict]) -> None:
         """Normal end of training; the driver callback sets the final status and artifacts."""
