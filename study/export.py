@@ -64,9 +64,14 @@ def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
 
 
 def trial_config(spec, params: dict[str, Any], seed_index: int = EXPORTED_SEED_INDEX):
-    """The exact RunConfig a Ray worker resolved for this Optuna trial and seed index."""
+    """The exact RunConfig (generation studies: GenerationConfig) a Ray worker resolved for this trial and seed."""
     from trainables.tune import SEED_INDEX, resolve_config
 
+    if spec.kind == "generate":
+        from trainables.tune_generate import resolve_generation
+
+        return resolve_generation({"generation": spec.generation.model_dump(mode="json"), **params,
+                                   SEED_INDEX: seed_index})
     return resolve_config({"run": spec.run.model_dump(mode="json"), **params, SEED_INDEX: seed_index})
 
 
@@ -232,14 +237,18 @@ class ExportResult:
     notes: list[str]
 
 
-def _header(study_name: str, row: dict, sel: Selection, seeds: int) -> str:
+def _header(study_name: str, row: dict, sel: Selection, seeds: int, spec) -> str:
     scores = ", ".join(f"{m} ({md}) = {v}" for m, md, v in zip(sel.metrics, sel.modes, row["scores"]))
     lines = [f"study {study_name}, Optuna trial {row['number']} ({row['state']}), rank {row['rank']} "
              f"({'Pareto set' if sel.kind == 'pareto' else 'by ' + sel.metrics[0]}): {scores}"]
     if seeds > 1:
         lines.append(f"seed index {EXPORTED_SEED_INDEX} of {seeds}: the other seeds differ only in `seed` (+1 each)")
-    lines.append(f"exact resolved config of the trial; run it with: study train {row['config']} "
-                 f"--name {study_name}-trial{row['number']}")
+    if spec.kind == "generate":
+        lines.append(f"exact resolved generation config of the trial; run it with: study generate --checkpoint "
+                     f"{spec.generation.checkpoint} --config {row['config']}")
+    else:
+        lines.append(f"exact resolved config of the trial; run it with: study train {row['config']} "
+                     f"--name {study_name}-trial{row['number']}")
     return "".join(f"# {x}\n" for x in lines)
 
 
@@ -270,8 +279,9 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
     seeds = handle.spec.search.seeds
     notes = list(sel.notes) + ([runs.note] if runs.note else [])
     if seeds > 1:
+        base_seed = (handle.spec.generation.config if handle.spec.kind == "generate" else handle.spec.run).seed
         notes.append(f"the study ran {seeds} seeds per configuration; each config is seed index "
-                     f"{EXPORTED_SEED_INDEX} (seed {handle.spec.run.seed}); metrics are means over the seeds")
+                     f"{EXPORTED_SEED_INDEX} (seed {base_seed}); metrics are means over the seeds")
     rows = []
     for rank, (t, scores) in enumerate(zip(sel.trials, sel.scores), start=1):
         ray_ids = list(t.user_attrs.get("ray_trial_ids", []))
@@ -287,7 +297,7 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
     for t, row in zip(sel.trials, rows):
         cfg = trial_config(handle.spec, t.params, EXPORTED_SEED_INDEX)
         body = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-        (out / row["config"]).write_text(_header(handle.name, row, sel, seeds) + body)
+        (out / row["config"]).write_text(_header(handle.name, row, sel, seeds, handle.spec) + body)
     summary = {
         "study": handle.name, "status": handle.status,
         "selection": {"kind": sel.kind, "metrics": sel.metrics, "modes": sel.modes, "top": top},

@@ -113,7 +113,7 @@ SUMMARY_KEYS = (R.VAL_PGD_ACC, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_M
 
 def summarize(results: list[dict], metrics: list[str]) -> dict[str, float]:
     """Mean over seeds of the last result's headline metrics (search metrics, validation, test)."""
-    keys = dict.fromkeys([*metrics, *SUMMARY_KEYS, *(k for r in results for k in r if k.startswith("test/"))])
+    keys = dict.fromkeys([*metrics, *SUMMARY_KEYS, *(k for r in results for k in r if k.startswith(("test/", R.GEN_PREFIX)))])
     out = {}
     for k in keys:
         xs = [float(r[k]) for r in results if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]

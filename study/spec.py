@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from study.errors import UserError
 from trainables import records as R
 from trainables.config import RunConfig, with_overrides
+from trainables.generation.config import GenerationConfig
 
 
 class _Strict(BaseModel):
@@ -87,10 +88,6 @@ class SearchSpec(_Strict):
             raise ValueError(f"give one mode per metric: {len(metrics)} metric(s), {len(modes)} mode(s)")
         if len(metrics) > 2:
             raise ValueError("at most two objectives (e.g. val/pgd_acc and val/clean_acc)")
-        for m in metrics:
-            if not _is_known_metric(m):
-                raise ValueError(f"unknown metric {m!r}; use a per-epoch metric such as "
-                                 f"{R.VAL_PGD_ACC}, {R.VAL_CLEAN_ACC}, {R.PROBE_PGD_ACC} or {R.TRAIN_DELTA_MEAN}")
         if self.sampler == "nsga2" and len(metrics) < 2:
             raise ValueError("sampler nsga2 needs two metrics")
         return self
@@ -104,10 +101,21 @@ class SearchSpec(_Strict):
         return [self.mode] * len(self.metrics) if isinstance(self.mode, str) else list(self.mode)
 
 
-def _is_known_metric(name: str) -> bool:
-    per_epoch = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and "/" in v}
+def _is_known_metric(name: str, kind: str) -> bool:
+    if kind == "generate":
+        return name in (R.GEN_FID, R.GEN_KID, R.GEN_ISC)
+    per_epoch = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and "/" in v
+                 and not v.startswith(R.GEN_PREFIX)}
     energy = {R.energy_key(s, k) for s in ("train", "val") for k in R.TRACE_STATS}
     return name in per_epoch | energy
+
+
+class GenerationStudy(_Strict):
+    """A generation study: searches generation knobs on one fixed classifier (FID as the objective)."""
+
+    checkpoint: str = Field(..., description="best.pt / state.pt written by training, or a folder holding one.")
+    data_root: Optional[str] = Field(None, description="Where the classifier's dataset is now, if it moved.")
+    config: GenerationConfig = Field(default_factory=GenerationConfig)
 
 
 class DeltaEnergyRule(_Strict):
@@ -154,22 +162,34 @@ class ResourcesSpec(_Strict):
 class StudySpec(_Strict):
     name: str = Field("study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     description: str = ""
+    kind: Literal["train", "generate"] = Field("train", description="train: searches training runs; "
+                                               "generate: searches generation knobs on a fixed classifier.")
     run: RunConfig = Field(default_factory=RunConfig)
+    generation: Optional[GenerationStudy] = None
     search: SearchSpec = Field(default_factory=SearchSpec)
     stopping: StoppingSpec = Field(default_factory=StoppingSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @model_validator(mode="after")
-    def _parameters_fit_run_config(self):
+    def _parameters_fit_the_config(self):
+        if self.kind == "generate" and self.generation is None:
+            raise ValueError("kind 'generate' needs a generation block with the classifier's checkpoint")
+        base, what = (self.generation.config, "generation config") if self.kind == "generate" else (self.run, "run config")
+        for m in self.search.metrics:
+            if not _is_known_metric(m, self.kind):
+                hint = (f"{R.GEN_FID}, {R.GEN_KID} or {R.GEN_ISC}" if self.kind == "generate" else
+                        f"a per-epoch metric such as {R.VAL_PGD_ACC}, {R.VAL_CLEAN_ACC}, {R.PROBE_PGD_ACC} or "
+                        f"{R.TRAIN_DELTA_MEAN}")
+                raise ValueError(f"unknown metric {m!r} for a {self.kind} study; use {hint}")
         for path, dist in self.search.parameters.items():
             samples = dist.values if isinstance(dist, Choice) else [dist.low, dist.high]
             for value in samples:
                 try:
-                    with_overrides(self.run, {path: value})
+                    with_overrides(base, {path: value})
                 except (KeyError, ValidationError, ValueError) as e:
-                    raise ValueError(f"search parameter {path!r} with value {value!r} does not fit the run config: "
+                    raise ValueError(f"search parameter {path!r} with value {value!r} does not fit the {what}: "
                                      f"{_short(e)}") from None
-        if self.search.parameters and not self.run.data.val_size and any(
+        if self.kind == "train" and self.search.parameters and not self.run.data.val_size and any(
                 m.startswith("val/") for m in self.search.metrics):
             raise ValueError("the search metric is a validation metric but run.data.val_size is 0")
         return self

@@ -7,6 +7,8 @@ from pathlib import Path
 import yaml
 
 RAY_ENV = ("STUDY_DATA_DIR", "STUDY_CACHE_DIR", "STUDY_OFFLINE")
+# test-only modules workers import by path (e.g. gen_helpers:TinyFE, a torch-fidelity feature extractor)
+WORKER_PATHS = [str(Path(__file__).parent / "trainables" / "generation")]
 
 
 def start_local_ray(num_cpus: int = 2, **kwargs):
@@ -18,8 +20,15 @@ def start_local_ray(num_cpus: int = 2, **kwargs):
     env.apply()
     ray.shutdown()
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
-             runtime_env={"env_vars": {k: os.environ[k] for k in RAY_ENV if k in os.environ}}, **kwargs)
+             runtime_env={"env_vars": worker_env()}, **kwargs)
     return ray
+
+
+def worker_env() -> dict[str, str]:
+    """What test Ray workers inherit: the data/cache/offline variables and the test-only import paths."""
+    env = {k: os.environ[k] for k in RAY_ENV if k in os.environ}
+    env["PYTHONPATH"] = os.pathsep.join([*WORKER_PATHS, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
 
 
 def tiny_run(root: Path | str, **over) -> dict:

@@ -63,7 +63,7 @@ def plot(rows: list[dict], path: Path, stop_epoch: Optional[float] = None) -> Pa
 
 def log_trial_artifacts(cl, run_id: str, stop_epoch: Optional[float] = None) -> None:
     rows = metric_table(cl, run_id)
-    if not rows:
+    if not any(R.TRAIN_DELTA_MEAN in r for r in rows):  # no training epochs (e.g. a generation trial)
         return
     with tempfile.TemporaryDirectory() as d:
         cl.log_artifact(run_id, str(write_csv(rows, Path(d) / "energy_trace.csv")))

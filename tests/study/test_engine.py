@@ -18,6 +18,9 @@ from trainables import records as R
 HAIR_TRIGGER = {"delta_energy": {"grace_epochs": 0, "window": 2, "threshold": 1e-6, "min_scale": 1e-9,
                                  "rel_scale": 0.0}, "probe": {"enabled": False}}
 
+GRID_ONLY = {"n": 20, "sampler": {"steps": 2}, "metrics": {"fid": False, "kid": False, "isc": False},
+             "grid": {"per_class": 2, "nrow": 2}, "threads": 1}  # generate after training: grids, no IS/FID
+
 
 @pytest.fixture(scope="module")
 def studies(mnist_env, local_ray, tmp_path_factory):
@@ -27,7 +30,7 @@ def studies(mnist_env, local_ray, tmp_path_factory):
     opts = resolve_options(str(ws))
     stopped = load_spec(tiny_spec(mnist_env, tmp, name="stopped", stopping=HAIR_TRIGGER))
     run_study(stopped, "stopped", opts)
-    plain = load_spec(tiny_spec(mnist_env, tmp, name="plain", epochs=2, num_samples=2))
+    plain = load_spec(tiny_spec(mnist_env, tmp, name="plain", epochs=2, num_samples=2, generate=GRID_ONLY))
     run_study(plain, "plain", resolve_options(str(ws)))
     return ws, opts
 
@@ -138,6 +141,17 @@ def test_completed_children_are_finished_with_test_metrics(studies):
         assert c.info.status == "FINISHED"
         assert R.STOP_REASON not in c.data.tags
         assert "test/last/pgd3x1_acc" in c.data.metrics
+
+
+def test_trials_that_generate_after_training_log_their_grids(studies):
+    _, opts = studies
+    cl, _, children = _runs(opts, "plain")
+    for c in children:
+        assert c.data.metrics["gen/mean_steps"] <= 2 and "gen/fid" not in c.data.metrics
+        names = {a.path for a in cl.list_artifacts(c.info.run_id, "generation")}
+        assert {"generation/grid_all.png", "generation/metrics.json"} <= names
+    _, _, stopped = _runs(opts, "stopped")  # stopped trials never reach their last epoch: no generation
+    assert not any(k.startswith("gen/") for c in stopped for k in c.data.metrics)
 
 
 def test_best_trial_model_is_registered_under_the_study_name(studies):

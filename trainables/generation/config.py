@@ -62,7 +62,8 @@ class MetricsConfig(_Strict):
     fid: bool = True
     kid: bool = True
     isc: bool = Field(True, description="Inception Score; never reported with FID-only weights.")
-    feature_extractor: str = Field("inception-v3-compat", description="A torch-fidelity feature extractor name.")
+    feature_extractor: str = Field("inception-v3-compat", description="A torch-fidelity feature extractor name, or "
+                                   "module:Class of a FeatureExtractorBase subclass (registered on use).")
     weights_path: Optional[str] = Field(
         None, description="Local weights file for the feature extractor (torch-fidelity's "
         "feature_extractor_weights_path); None: the standard file from the torch hub cache.")

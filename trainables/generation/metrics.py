@@ -11,6 +11,7 @@ an FID-only file (zeroed ``fc`` layer, see shared/data/PROVENANCE.md) never yiel
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -168,8 +169,8 @@ def resolve_weights(cfg: MetricsConfig) -> Weights:
 def reference_key(dataset: str, images: Tensor, feature_extractor: str, weights: Weights) -> str:
     """Cache name of a reference set: dataset, content hash and size, feature extractor and weights."""
     digest = hashlib.sha1(images.contiguous().numpy().tobytes()).hexdigest()[:12]
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset)
-    return f"gen-ref-{safe}-n{len(images)}-{digest}-{feature_extractor}-w{weights.key}"
+    safe, fe = ("".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in s) for s in (dataset, feature_extractor))
+    return f"gen-ref-{safe}-n{len(images)}-{digest}-{fe}-w{weights.key}"
 
 
 def reference_subset(images: Tensor, n: Optional[int], seed: int) -> Tensor:
@@ -181,8 +182,17 @@ def reference_subset(images: Tensor, n: Optional[int], seed: int) -> Tensor:
 
 
 def _check_feature_extractor(name: str) -> None:
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+    """A registered torch-fidelity name, or ``module:Class`` of a ``FeatureExtractorBase`` (registered on first use,
+    in whichever process computes the metrics: how a study brings its own extractor to Ray workers)."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
+    if name not in FEATURE_EXTRACTORS_REGISTRY and ":" in name:
+        module, attr = name.split(":", 1)
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise InputError(f"feature extractor {name!r} (metrics.feature_extractor) cannot be imported: {e}") from None
+        register_feature_extractor(name, cls)
     if name not in FEATURE_EXTRACTORS_REGISTRY:
         raise InputError(f"unknown feature extractor {name!r} (metrics.feature_extractor); torch-fidelity knows: "
                          f"{', '.join(sorted(FEATURE_EXTRACTORS_REGISTRY))}")

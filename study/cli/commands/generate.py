@@ -24,28 +24,12 @@ ARTIFACT_DIR = "generation"
 
 def load_gen_config(path: Optional[str]):
     """A generation config YAML (or the defaults) as a validated GenerationConfig; bad input is a UserError."""
-    import yaml
-    from pydantic import ValidationError
-
-    from study.errors import UserError
+    from study.yamlio import load_model
     from trainables.generation import GenerationConfig
 
     if path is None:
         return GenerationConfig()
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"generation config {p} does not exist")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"generation config {p} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"generation config {p} must hold a mapping (init, sampler, metrics, grid, n, ...)")
-    try:
-        return GenerationConfig.model_validate(raw)
-    except ValidationError as e:
-        lines = [f"  {'.'.join(map(str, x['loc'])) or '(top level)'}: {x['msg']}" for x in e.errors()]
-        raise UserError(f"generation config {p} is invalid:\n" + "\n".join(lines)) from None
+    return load_model(path, GenerationConfig, "generation config", "init, sampler, metrics, grid, n, ...")
 
 
 def _tracking_uri(ws: Path, mlflow_uri: Optional[str]) -> str:

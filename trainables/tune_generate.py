@@ -1,0 +1,61 @@
+"""The Ray Tune trainable of a generation study: generation knobs in, one report with ``gen/*`` metrics out.
+
+A generation study searches σ, r, k, steps, η, momentum, τ … on one fixed classifier (the
+``generation.checkpoint`` of the spec), with FID as the usual objective. The trial config is
+``{"generation": {"checkpoint", "data_root", "config"}, "study": {...}}`` plus the searcher's dotted
+overrides into the generation config (``"init.sigma": 0.02``) and ``__seed_index__``. There is
+one report (``epoch`` 1): generation has no epochs to stop early.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from trainables import records as R
+from trainables.generation.config import GenerationConfig
+from trainables.overrides import with_overrides
+from trainables.tune import SEED_INDEX, _load_sinks, _node_id
+
+
+def resolve_generation(config: dict[str, Any]) -> GenerationConfig:
+    """The exact generation config of a trial: base + sampled overrides + seed offset."""
+    base = GenerationConfig.model_validate(config["generation"]["config"])
+    cfg = with_overrides(base, {k: v for k, v in config.items() if "." in k or k in GenerationConfig.model_fields})
+    return cfg.model_copy(update={"seed": cfg.seed + int(config.get(SEED_INDEX, 0))})
+
+
+def _classifier(gen: dict[str, Any]):
+    """The fixed classifier and its data (the data root may be overridden when the dataset moved)."""
+    from trainables.data import build_data
+    from trainables.generation.run import build_classifier, read_checkpoint
+
+    run_cfg, state, path = read_checkpoint(gen["checkpoint"])
+    data_cfg = run_cfg.data.model_copy(update={"root": gen["data_root"]}) if gen.get("data_root") else run_cfg.data
+    data = build_data(data_cfg, run_cfg.batch_size, "cpu", run_cfg.seed)
+    return build_classifier(run_cfg, state, data, f"checkpoint {path}"), data
+
+
+def generate_trial(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: sample with this trial's knobs, report the metrics, log the grids."""
+    from trainables.generation.run import generate
+
+    cfg = resolve_generation(config)
+    model, data = _classifier(config["generation"])
+    sinks = _load_sinks(config, cfg)
+    for s in sinks:
+        s.on_start(restored_epoch=0, history=[])
+    with tempfile.TemporaryDirectory() as d:
+        result = generate(model, data, cfg, Path(d))
+        metrics = {R.EPOCH: 1, **result.flat_metrics(R.GEN_PREFIX)}
+        if any(v != v for v in metrics.values()):  # NaN FID: a broken sampler, not a good trial
+            metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: 1})
+        for s in sinks:
+            s.on_record(metrics)
+            s.on_artifacts(d, "generation")
+        tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()})
+    for s in sinks:
+        s.on_end([metrics])
