@@ -121,12 +121,14 @@ class GenerationStudy(_Strict):
 class DeltaEnergyRule(_Strict):
     """method.md §6: stop when ΔE leaves its own recent history by a robust margin."""
 
+    # defaults: the rule with the best recall, then precision, on bench/co_study.py's 96 traces
+    # (bench/early_stopping.py Part A; figures in bench/README.md)
     enabled: bool = True
-    metric: str = R.TRAIN_DELTA_MEAN
-    grace_epochs: int = Field(2, ge=0, description="Never stop before this many epochs.")
+    metric: str = R.energy_key("train", "delta_p5")
+    grace_epochs: int = Field(1, ge=0, description="Never stop before this many epochs.")
     window: int = Field(3, ge=2, description="Epochs of history the current value is compared with.")
-    threshold: float = Field(6.0, gt=0, description="k: stop when |x_t − median| > k · scale.")
-    min_scale: float = Field(0.05, gt=0, description="Floor of the scale (absolute, energy units).")
+    threshold: float = Field(4.0, gt=0, description="k: stop when |x_t − median| > k · scale.")
+    min_scale: float = Field(0.1, gt=0, description="Floor of the scale (absolute, energy units).")
     rel_scale: float = Field(0.1, ge=0, description="Floor of the scale relative to |median|.")
 
 
@@ -135,7 +137,7 @@ class ProbeRule(_Strict):
 
     enabled: bool = True
     metric: str = R.PROBE_PGD_ACC
-    drop: float = Field(0.2, gt=0, le=1)
+    drop: float = Field(0.1, gt=0, le=1)  # calibrated like DeltaEnergyRule
     reference: Literal["best", "previous"] = "best"
     grace_epochs: int = Field(1, ge=0)
 

@@ -59,11 +59,11 @@ class DeltaEnergyDivergence:
     training also lets |ΔE| grow slowly (method.md §2).
     """
 
-    metric: str = R.TRAIN_DELTA_MEAN
-    grace_epochs: int = 2
+    metric: str = R.energy_key("train", "delta_p5")  # defaults calibrated by bench/early_stopping.py
+    grace_epochs: int = 1
     window: int = 3
-    threshold: float = 6.0
-    min_scale: float = 0.05
+    threshold: float = 4.0
+    min_scale: float = 0.1
     rel_scale: float = 0.1
 
     def score(self, history: History) -> Optional[float]:
@@ -91,7 +91,7 @@ class ProbeCollapse:
     """fast_adversarial's CO probe: PGD accuracy on a fixed training batch falls by more than ``drop``."""
 
     metric: str = R.PROBE_PGD_ACC
-    drop: float = 0.2
+    drop: float = 0.1
     reference: str = "best"  # or "previous"
     grace_epochs: int = 1
 

@@ -22,7 +22,7 @@ def first_stop(policy, hist):
     return None, None
 
 
-RULE = DeltaEnergyDivergence(grace_epochs=2, window=3, threshold=6.0, min_scale=0.05, rel_scale=0.1)
+RULE = DeltaEnergyDivergence(metric=R.TRAIN_DELTA_MEAN, grace_epochs=2, window=3, threshold=6.0, min_scale=0.05, rel_scale=0.1)
 
 
 def test_diverging_trace_is_stopped_at_the_jump():
