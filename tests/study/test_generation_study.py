@@ -55,6 +55,7 @@ def gen_study(mnist_env, local_ray, tmp_path_factory):
     return ws, opts, tmp
 
 
+@pytest.mark.slow
 def test_every_trial_reports_a_finite_fid_as_its_objective(gen_study):
     _, opts, _ = gen_study
     trials = optuna.load_study(study_name="gen", storage=opts.optuna_storage).trials
@@ -65,6 +66,7 @@ def test_every_trial_reports_a_finite_fid_as_its_objective(gen_study):
     assert len({t.value for t in trials}) > 1  # the knobs change the samples
 
 
+@pytest.mark.slow
 def test_trial_runs_carry_gen_metrics_and_grids_but_no_model(gen_study):
     from mlflow.tracking import MlflowClient
 
@@ -81,6 +83,7 @@ def test_trial_runs_carry_gen_metrics_and_grids_but_no_model(gen_study):
     assert not cl.search_model_versions("name='gen'")  # a generation study trains nothing to register
 
 
+@pytest.mark.slow
 def test_export_writes_the_trials_generation_config(gen_study, capsys):
     ws, opts, tmp = gen_study
     res = export_study(open_study(ws, "gen"), tmp / "export", top=1)
