@@ -111,8 +111,10 @@ def _trainable(spec: StudySpec):
     return tune.with_resources(trainable, {"cpu": res.cpu, "gpu": res.gpu})
 
 
-def _check_classifier(spec: StudySpec) -> None:
-    """A generation study's classifier must be a readable checkpoint of ours before anything is recorded."""
+def _check_classifier(spec: StudySpec, local: bool) -> None:
+    """A generation study's classifier must be a readable checkpoint of ours, and (on this machine) the
+    feature-extractor weights usable, before anything is recorded."""
+    from trainables.generation.metrics import check_setup
     from trainables.generation.run import read_checkpoint
 
     g = spec.generation
@@ -120,6 +122,8 @@ def _check_classifier(spec: StudySpec) -> None:
     if g.data_root:
         g.data_root = str(Path(g.data_root).expanduser().absolute())
     read_checkpoint(g.checkpoint)  # CheckpointError (exit 2) names the file and what is wrong
+    if local:  # on a cluster the weights live on the workers, not necessarily here
+        check_setup(g.config.metrics)  # missing Inception weights offline: InputError saying how to supply them
 
 
 def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
@@ -130,7 +134,7 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
     from study.tracking import Tracking
 
     if spec.kind == "generate":
-        _check_classifier(spec)
+        _check_classifier(spec, local=not opts.ray_address)
     opts.workspace.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(opts.workspace, create=True)
     if catalog.exists(name):

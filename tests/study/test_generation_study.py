@@ -118,3 +118,19 @@ def test_a_generation_spec_needs_its_block_and_a_gen_metric(tmp_path):
                                    "search": {"metric": R.VAL_PGD_ACC}}))
     with pytest.raises(UserError, match="gen/fid"):
         load_spec(bad)
+
+
+def test_missing_inception_weights_offline_are_refused_before_anything_is_recorded(mnist_env, tmp_path, monkeypatch,
+                                                                                   capsys):
+    run = tiny_run(mnist_env, epochs=1, data__train_subset=128, data__val_size=0)
+    fit(RunConfig.model_validate(run), tmp_path / "clf")
+    spec = yaml.safe_load(open(_spec(tmp_path, tmp_path / "clf" / "checkpoint", "nw")))
+    spec["generation"]["config"]["metrics"]["feature_extractor"] = "inception-v3-compat"  # the standard weights
+    (tmp_path / "nw.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.setenv("STUDY_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    ws = tmp_path / "ws"
+    assert main(["run", str(tmp_path / "nw.yaml"), "--workspace", str(ws)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "weights" in err and "metrics.weights_path" in err
+    assert not ws.exists()

@@ -123,7 +123,8 @@ def status(
 def _table(name, study_status, rows, metrics=(R.VAL_PGD_ACC,)) -> None:
     """Params and headline metrics as columns; `study status --json` has everything."""
     params = list(dict.fromkeys(k for r in rows for k in r.params))
-    shown = list(dict.fromkeys([*metrics, R.VAL_CLEAN_ACC, R.TRAIN_DELTA_MEAN]))
+    extra = () if any(m.startswith(R.GEN_PREFIX) for m in metrics) else (R.VAL_CLEAN_ACC, R.TRAIN_DELTA_MEAN)
+    shown = list(dict.fromkeys([*metrics, *extra]))
     t = Table(title=f"study {name} ({study_status})")
     for col in ("number", "state", "stop_reason", "epochs", *params, *shown):
         t.add_column(col, overflow="fold")
