@@ -28,23 +28,12 @@ def resolve_generation(config: dict[str, Any]) -> GenerationConfig:
     return cfg.model_copy(update={"seed": cfg.seed + int(config.get(SEED_INDEX, 0))})
 
 
-def _classifier(gen: dict[str, Any]):
-    """The fixed classifier and its data (the data root may be overridden when the dataset moved)."""
-    from trainables.data import build_data
-    from trainables.generation.run import build_classifier, read_checkpoint
-
-    run_cfg, state, path = read_checkpoint(gen["checkpoint"])
-    data_cfg = run_cfg.data.model_copy(update={"root": gen["data_root"]}) if gen.get("data_root") else run_cfg.data
-    data = build_data(data_cfg, run_cfg.batch_size, "cpu", run_cfg.seed)
-    return build_classifier(run_cfg, state, data, f"checkpoint {path}"), data
-
-
 def generate_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: sample with this trial's knobs, report the metrics, log the grids."""
-    from trainables.generation.run import generate
+    from trainables.generation.run import generate, load_for_generation
 
     cfg = resolve_generation(config)
-    model, data = _classifier(config["generation"])
+    model, data, _, _ = load_for_generation(config["generation"]["checkpoint"], config["generation"].get("data_root"))
     sinks = _load_sinks(config, cfg)
     for s in sinks:
         s.on_start(restored_epoch=0, history=[])

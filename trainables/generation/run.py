@@ -264,3 +264,20 @@ def load_classifier(checkpoint_path: str | Path, data: Optional["DataBundle"] = 
     (or of a directory holding one; ``best.pt`` first). ``data``: see ``build_classifier``."""
     cfg, state, path = read_checkpoint(checkpoint_path)
     return build_classifier(cfg, state, data, f"checkpoint {path}"), cfg
+
+
+def load_for_generation(checkpoint_path: str | Path, data_root: str | Path | None = None):
+    """(model, data, run config, checkpoint file) of a classifier to sample from: its training data is rebuilt
+    from the checkpoint's run config (``data_root`` when the dataset moved), since the init, Ē_y and the FID
+    reference all need it."""
+    from trainables.data import build_data
+    from trainables.errors import DatasetNotFoundError
+
+    cfg, state, path = read_checkpoint(checkpoint_path)
+    data_cfg = cfg.data.model_copy(update={"root": str(data_root)}) if data_root else cfg.data
+    try:
+        data = build_data(data_cfg, cfg.batch_size, "cpu", cfg.seed)
+    except DatasetNotFoundError as e:
+        raise DatasetNotFoundError(f"{e}\n(generation needs the classifier's training data for the init, Ē_y and "
+                                   f"the FID reference: pass --data-root DIR / generation.data_root)") from None
+    return build_classifier(cfg, state, data, f"checkpoint {path}"), data, cfg, path

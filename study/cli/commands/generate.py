@@ -15,10 +15,10 @@ from rich.console import Console
 
 from study.cli.commands.common import Workspace, workspace_path
 from study.cli.main import app
+from trainables import records as R
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_TAG = "checkpoint_path"
-METRIC_PREFIX = "gen/"
 ARTIFACT_DIR = "generation"
 
 
@@ -64,22 +64,10 @@ def _run_checkpoint(cl, run_id: str) -> str:
     return path
 
 
-def _build_data(run_cfg, data_root: Optional[str]):
-    from trainables.data import build_data
-    from trainables.errors import DatasetNotFoundError
-
-    data_cfg = run_cfg.data.model_copy(update={"root": data_root}) if data_root else run_cfg.data
-    try:
-        return build_data(data_cfg, run_cfg.batch_size, "cpu", run_cfg.seed)
-    except DatasetNotFoundError as e:
-        raise DatasetNotFoundError(f"{e}\n(generation needs the classifier's training data for the init, Ē_y and "
-                                   f"the FID reference: pass --data-root DIR)") from None
-
-
 def _log_back(cl, run_id: str, result, out_dir: Path) -> None:
     from study.tracking.common import log_metrics
 
-    log_metrics(cl, run_id, result.flat_metrics(METRIC_PREFIX), step=0)
+    log_metrics(cl, run_id, result.flat_metrics(R.GEN_PREFIX), step=0)
     if result.metrics.get("notes"):
         cl.set_tag(run_id, "gen.notes", "; ".join(result.metrics["notes"])[:5000])
     cl.log_artifacts(run_id, str(out_dir), artifact_path=ARTIFACT_DIR)
@@ -103,8 +91,8 @@ def generate(
     """Sample each class from a robust classifier: per-class PNG grids and metrics.json (FID/KID/IS)."""
     from study.errors import UserError
     from study.tracking.common import client
-    from trainables.generation import build_classifier, read_checkpoint
     from trainables.generation import generate as run_generation
+    from trainables.generation.run import load_for_generation
     from trainables.generation import with_overrides
 
     if (checkpoint is None) == (run_id is None):
@@ -121,9 +109,7 @@ def generate(
     if run_id is not None:
         cl = client(_tracking_uri(ws, mlflow_uri))
         checkpoint = _run_checkpoint(cl, run_id)
-    run_cfg, state, path = read_checkpoint(checkpoint)
-    data = _build_data(run_cfg, data_root)
-    model = build_classifier(run_cfg, state, data, f"checkpoint {path}")
+    model, data, run_cfg, path = load_for_generation(checkpoint, data_root)
     dest = Path(out_dir) if out_dir else ws / "generation" / (run_id or run_cfg.name)
     s = gcfg.sampler
     out.print(f"generating {gcfg.n} samples of {data.name} ({data.num_classes} classes) from {path}: init "
@@ -141,4 +127,4 @@ def generate(
     out.print(f"grids: {len(result.grids)} PNG in {dest}; metrics: {dest / 'metrics.json'}")
     if cl is not None:
         _log_back(cl, run_id, result, dest)
-        out.print(f"logged to MLflow run {run_id} ({METRIC_PREFIX}* metrics, artifacts under {ARTIFACT_DIR}/)")
+        out.print(f"logged to MLflow run {run_id} ({R.GEN_PREFIX}* metrics, artifacts under {ARTIFACT_DIR}/)")
