@@ -26,4 +26,11 @@ def with_overrides(cfg: M, overrides: dict[str, object]) -> M:
     return type(cfg).model_validate(data)
 
 
+def resolve_trial(cls: type[M], base: dict, config: dict[str, object], seed_index: int = 0) -> M:
+    """The exact config of a Ray trial: ``base`` plus the searcher's overrides in ``config`` (dotted paths or
+    top-level fields such as ``epochs``) plus the seed offset of its seed index."""
+    cfg = with_overrides(cls.model_validate(base), {k: v for k, v in config.items() if "." in k or k in cls.model_fields})
+    return cfg.model_copy(update={"seed": cfg.seed + int(seed_index)})
+
+
 _CONFIG_NAMES = {"RunConfig": "run config", "GenerationConfig": "generation config"}

@@ -19,7 +19,8 @@ from typing import Any
 from ray import tune
 
 from trainables import records as R
-from trainables.config import RunConfig, with_overrides
+from trainables.config import RunConfig
+from trainables.overrides import resolve_trial
 
 SEED_INDEX = "__seed_index__"
 TRIAL_NUMBER = "__trial_number__"
@@ -28,9 +29,7 @@ HISTORY_FILE = "records.jsonl"
 
 def resolve_config(config: dict[str, Any]) -> RunConfig:
     """The exact run config of a trial: base run + sampled overrides + seed offset (what export writes)."""
-    base = RunConfig.model_validate(config["run"])
-    cfg = with_overrides(base, {k: v for k, v in config.items() if "." in k})
-    return cfg.model_copy(update={"seed": cfg.seed + int(config.get(SEED_INDEX, 0))})
+    return resolve_trial(RunConfig, config["run"], config, config.get(SEED_INDEX, 0))
 
 
 def _load_sinks(config: dict[str, Any], cfg: RunConfig) -> list:

@@ -17,15 +17,13 @@ from ray import tune
 
 from trainables import records as R
 from trainables.generation.config import GenerationConfig
-from trainables.overrides import with_overrides
+from trainables.overrides import resolve_trial
 from trainables.tune import SEED_INDEX, _load_sinks, _node_id
 
 
 def resolve_generation(config: dict[str, Any]) -> GenerationConfig:
     """The exact generation config of a trial: base + sampled overrides + seed offset."""
-    base = GenerationConfig.model_validate(config["generation"]["config"])
-    cfg = with_overrides(base, {k: v for k, v in config.items() if "." in k or k in GenerationConfig.model_fields})
-    return cfg.model_copy(update={"seed": cfg.seed + int(config.get(SEED_INDEX, 0))})
+    return resolve_trial(GenerationConfig, config["generation"]["config"], config, config.get(SEED_INDEX, 0))
 
 
 def generate_trial(config: dict[str, Any]) -> None:
