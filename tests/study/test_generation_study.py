@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import optuna
 import pytest
@@ -17,13 +18,14 @@ from study.engine import run_study
 from study.export import export_study, open_study
 from study.options import resolve_options
 from study.spec import load_spec
-from testlib import tiny_run
+from testlib import WORKER_PATHS, tiny_run
 from trainables import records as R
 from trainables.config import RunConfig
 from trainables.fit import fit
 from trainables.generation import GenerationConfig
 
 FE = "gen_helpers:TinyFE"
+sys.path.extend(p for p in WORKER_PATHS if p not in sys.path)  # the driver imports it too (preflight)
 
 
 def _spec(tmp, checkpoint, name="gen") -> str:
