@@ -17,6 +17,7 @@ import yaml
 
 from study.catalog import Catalog, StudyRow
 from study.errors import UserError
+from study.kinds import KINDS
 from study.options import StudyOptions
 from study.spec import StudySpec
 from study.urls import has_password, mask
@@ -36,18 +37,7 @@ def smoke(spec: StudySpec) -> StudySpec:
     """Shrink a spec to 2 trials × 2 epochs on a tiny subset (a wiring check, < 60 s on 2 cores)."""
     s = copy.deepcopy(spec)
     s.search.num_samples, s.search.seeds, s.search.max_concurrent = 2, 1, 2
-    if s.kind == "generate":  # 100 samples against 1,000 reference images
-        g = s.generation.config
-        g.n, g.metrics.reference_n = min(g.n, 100), min(g.metrics.reference_n or 1000, 1000)
-        return StudySpec.model_validate(s.model_dump())
-    run = s.run
-    run.epochs = 2
-    run.data.train_subset = min(run.data.train_subset or 512, 512)
-    run.data.val_size = min(run.data.val_size, 128)
-    run.data.test_subset = min(run.data.test_subset or 128, 128)
-    run.eval.probe_size = min(run.eval.probe_size, 64)
-    run.eval.autoattack = False
-    run.eval.test_pgd = [(5, 1)]
+    KINDS[s.kind].shrink(s)
     return StudySpec.model_validate(s.model_dump())
 
 
@@ -63,11 +53,8 @@ def _storage(url: str):
 
 def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking):
     """Searcher, scheduler, callbacks and param space for a new study."""
-    from ray.tune.schedulers import ASHAScheduler
-
     from study.progress import ProgressCallback
     from study.search import StudySearch, build_sampler, build_space
-    from study.stopping import NonFinite, StoppingPolicy, policy_from_spec
     from study.stopping.scheduler import DivergenceScheduler, StopReasonCallback
 
     se = spec.search
@@ -76,54 +63,22 @@ def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking)
     searcher = StudySearch(space=build_space(se.parameters), metric=metric, mode=mode,
                            sampler=build_sampler(se), study_name=name, storage=_storage(opts.optuna_storage),
                            seeds=se.seeds)
-    inner = None
-    if spec.stopping.asha.enabled:
-        a = spec.stopping.asha
-        inner = ASHAScheduler(time_attr="epoch", metric=a.metric or se.metrics[0], mode=se.modes[0],
-                              max_t=spec.run.epochs, grace_period=a.grace_period, reduction_factor=a.reduction_factor,
-                              stop_last_trials=False)  # a trial at its last epoch ends by itself: COMPLETE
-    if spec.kind == "generate":  # one report per trial: nothing to stop early but a NaN metric
-        policy, watched, inner = StoppingPolicy([NonFinite(tuple(se.metrics))]), list(se.metrics), None
-    else:
-        policy = policy_from_spec(spec.stopping)
-        watched = [spec.stopping.delta_energy.metric, spec.stopping.probe.metric]
+    kind = KINDS[spec.kind]
+    policy, watched, inner = kind.stopping(spec)
     scheduler = DivergenceScheduler(policy, watched, inner)
     callbacks = [StopReasonCallback(), ProgressCallback(se.metrics)]
     study_cfg = {"name": name, "sinks": []}
     if tracking is not None:
         callbacks.append(tracking.driver_callback())
         study_cfg["sinks"].append(tracking.sink_spec())
-    if spec.kind == "generate":
-        param_space = {"generation": spec.generation.model_dump(mode="json"), "study": study_cfg}
-    else:
-        param_space = {"run": spec.run.model_dump(mode="json"), "study": study_cfg}
-    return searcher, scheduler, callbacks, param_space
+    return searcher, scheduler, callbacks, {**kind.param_space(spec), "study": study_cfg}
 
 
 def _trainable(spec: StudySpec):
     from ray import tune
 
     res = spec.resources
-    if spec.kind == "generate":
-        from trainables.tune_generate import generate_trial as trainable
-    else:
-        from trainables.tune import train_trial as trainable
-    return tune.with_resources(trainable, {"cpu": res.cpu, "gpu": res.gpu})
-
-
-def _check_classifier(spec: StudySpec, local: bool) -> None:
-    """A generation study's classifier must be a readable checkpoint of ours, and (on this machine) the
-    feature-extractor weights usable, before anything is recorded."""
-    from trainables.generation.metrics import check_setup
-    from trainables.generation.run import read_checkpoint
-
-    g = spec.generation
-    g.checkpoint = str(Path(g.checkpoint).expanduser().absolute())  # Ray workers run in their trial folders
-    if g.data_root:
-        g.data_root = str(Path(g.data_root).expanduser().absolute())
-    read_checkpoint(g.checkpoint)  # CheckpointError (exit 2) names the file and what is wrong
-    if local:  # on a cluster the weights live on the workers, not necessarily here
-        check_setup(g.config.metrics)  # missing Inception weights offline: InputError saying how to supply them
+    return tune.with_resources(KINDS[spec.kind].trainable(), {"cpu": res.cpu, "gpu": res.gpu})
 
 
 def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
@@ -133,8 +88,7 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
     from study.cluster import init_ray
     from study.tracking import Tracking
 
-    if spec.kind == "generate":
-        _check_classifier(spec, local=not opts.ray_address)
+    KINDS[spec.kind].preflight(spec, local=not opts.ray_address)  # bad inputs fail before anything is recorded
     opts.workspace.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(opts.workspace, create=True)
     if catalog.exists(name):
@@ -211,7 +165,7 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
         reconciled = reconcile(_storage(opts.optuna_storage), name) if status == "finished" else 0
         catalog.update(name, status=status)
         if tracking is not None:
-            if status == "finished" and spec.kind == "train":  # a generation study trains no model
+            if status == "finished" and KINDS[spec.kind].registers_model:
                 tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
             tracking.finish("FINISHED" if status == "finished" else "KILLED")
     return StudyOutcome(name, experiment_path, errors, reconciled)

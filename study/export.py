@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from study.errors import UserError
+from study.kinds import KINDS
 
 SUMMARY_CSV, SUMMARY_JSON = "summary.csv", "summary.json"
 DEFAULT_TOP = 3
@@ -65,14 +66,7 @@ def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
 
 def trial_config(spec, params: dict[str, Any], seed_index: int = EXPORTED_SEED_INDEX):
     """The exact RunConfig (generation studies: GenerationConfig) a Ray worker resolved for this trial and seed."""
-    from trainables.tune import SEED_INDEX, resolve_config
-
-    if spec.kind == "generate":
-        from trainables.tune_generate import resolve_generation
-
-        return resolve_generation({"generation": spec.generation.model_dump(mode="json"), **params,
-                                   SEED_INDEX: seed_index})
-    return resolve_config({"run": spec.run.model_dump(mode="json"), **params, SEED_INDEX: seed_index})
+    return KINDS[spec.kind].trial_config(spec, params, seed_index)
 
 
 @dataclass
@@ -243,12 +237,7 @@ def _header(study_name: str, row: dict, sel: Selection, seeds: int, spec) -> str
              f"({'Pareto set' if sel.kind == 'pareto' else 'by ' + sel.metrics[0]}): {scores}"]
     if seeds > 1:
         lines.append(f"seed index {EXPORTED_SEED_INDEX} of {seeds}: the other seeds differ only in `seed` (+1 each)")
-    if spec.kind == "generate":
-        lines.append(f"exact resolved generation config of the trial; run it with: study generate --checkpoint "
-                     f"{spec.generation.checkpoint} --config {row['config']}")
-    else:
-        lines.append(f"exact resolved config of the trial; run it with: study train {row['config']} "
-                     f"--name {study_name}-trial{row['number']}")
+    lines.append(KINDS[spec.kind].rerun_hint(spec, row["config"], study_name, row["number"]))
     return "".join(f"# {x}\n" for x in lines)
 
 
@@ -279,7 +268,7 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
     seeds = handle.spec.search.seeds
     notes = list(sel.notes) + ([runs.note] if runs.note else [])
     if seeds > 1:
-        base_seed = (handle.spec.generation.config if handle.spec.kind == "generate" else handle.spec.run).seed
+        base_seed = KINDS[handle.spec.kind].base(handle.spec).seed
         notes.append(f"the study ran {seeds} seeds per configuration; each config is seed index "
                      f"{EXPORTED_SEED_INDEX} (seed {base_seed}); metrics are means over the seeds")
     rows = []

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from study.errors import UserError
+from study.kinds import KINDS
 from trainables import records as R
 from trainables.config import RunConfig, with_overrides
 from trainables.generation.config import GenerationConfig
@@ -101,15 +102,6 @@ class SearchSpec(_Strict):
         return [self.mode] * len(self.metrics) if isinstance(self.mode, str) else list(self.mode)
 
 
-def _is_known_metric(name: str, kind: str) -> bool:
-    if kind == "generate":
-        return name in (R.GEN_FID, R.GEN_KID, R.GEN_ISC)
-    per_epoch = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and "/" in v
-                 and not v.startswith(R.GEN_PREFIX)}
-    energy = {R.energy_key(s, k) for s in ("train", "val") for k in R.TRACE_STATS}
-    return name in per_epoch | energy
-
-
 class GenerationStudy(_Strict):
     """A generation study: searches generation knobs on one fixed classifier (FID as the objective)."""
 
@@ -174,26 +166,20 @@ class StudySpec(_Strict):
 
     @model_validator(mode="after")
     def _parameters_fit_the_config(self):
-        if self.kind == "generate" and self.generation is None:
-            raise ValueError("kind 'generate' needs a generation block with the classifier's checkpoint")
-        base, what = (self.generation.config, "generation config") if self.kind == "generate" else (self.run, "run config")
+        kind = KINDS[self.kind]
+        base = kind.base(self)
         for m in self.search.metrics:
-            if not _is_known_metric(m, self.kind):
-                hint = (f"{R.GEN_FID}, {R.GEN_KID} or {R.GEN_ISC}" if self.kind == "generate" else
-                        f"a per-epoch metric such as {R.VAL_PGD_ACC}, {R.VAL_CLEAN_ACC}, {R.PROBE_PGD_ACC} or "
-                        f"{R.TRAIN_DELTA_MEAN}")
-                raise ValueError(f"unknown metric {m!r} for a {self.kind} study; use {hint}")
+            if not kind.known_metric(m):
+                raise ValueError(f"unknown metric {m!r} for a {self.kind} study; use {kind.metric_hint}")
         for path, dist in self.search.parameters.items():
             samples = dist.values if isinstance(dist, Choice) else [dist.low, dist.high]
             for value in samples:
                 try:
                     with_overrides(base, {path: value})
                 except (KeyError, ValidationError, ValueError) as e:
-                    raise ValueError(f"search parameter {path!r} with value {value!r} does not fit the {what}: "
-                                     f"{_short(e)}") from None
-        if self.kind == "train" and self.search.parameters and not self.run.data.val_size and any(
-                m.startswith("val/") for m in self.search.metrics):
-            raise ValueError("the search metric is a validation metric but run.data.val_size is 0")
+                    raise ValueError(f"search parameter {path!r} with value {value!r} does not fit the "
+                                     f"{kind.label}: {_short(e)}") from None
+        kind.check(self)
         return self
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from study.cli.commands.common import Workspace, workspace_path
 from study.cli.main import app
+from study.kinds import KINDS
 from trainables import records as R
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -47,13 +48,8 @@ def run(
     opts = resolve_options(workspace, optuna_storage, mlflow_uri, storage_path, ray_address, num_cpus, num_gpus, verbose)
     study_name = name or spec.name
     _check_name(study_name)
-    if not opts.ray_address and spec.kind == "train":  # on a cluster the data lives on the workers
-        from trainables.data import check_available
-
-        check_available(spec.run.data)
-    what = f"generation from {spec.generation.checkpoint}" if spec.kind == "generate" else f"{spec.run.epochs} epochs"
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
-              f"{what}, workspace {opts.workspace}")
+              f"{KINDS[spec.kind].describe(spec)}, workspace {opts.workspace}")
     outcome = run_study(spec, study_name, opts)
     _summary(opts.workspace, study_name, outcome)
 
@@ -169,8 +165,7 @@ def _summary(ws, name, outcome) -> None:
         out.print(f"\nbest trial {best.number}: {metric} = {_fmt(best.metrics.get(metric))} with "
                   + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
         cfg = trial_config(spec, best.params).model_dump(mode="json")
-        varied = ("init", "sampler") if spec.kind == "generate" else ("method", "der", "optim", "schedule", "epochs")
-        changed = {k: v for k, v in cfg.items() if k in varied}
+        changed = {k: v for k, v in cfg.items() if k in KINDS[spec.kind].varied}
         out.print("best config (the parts a study varies; `study export` writes it whole):")
         out.print(yaml.safe_dump(changed, sort_keys=False, default_flow_style=None).rstrip())
         out.print(f"export it: study export {name} --workspace {ws} --top 1")
