@@ -8,17 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from study.errors import UserError
 from study.kinds import KINDS
 from trainables import records as R
 from trainables.config import RunConfig, with_overrides
 from trainables.generation.config import GenerationConfig
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from trainables.strict import Strict as _Strict
 
 
 class Uniform(_Strict):
@@ -187,7 +184,6 @@ def _short(e: Exception) -> str:
     if isinstance(e, ValidationError):
         return "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
     return str(e)
-
 
 
 def load_spec(path: str | Path) -> StudySpec:

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trainables.generation.config import GenerationConfig
 from trainables.overrides import with_overrides  # noqa: F401  (re-exported: configs take dotted overrides)
 from trainables.registry import check_name
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo in a YAML must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from trainables.strict import Strict as _Strict
 
 
 class DataConfig(_Strict):

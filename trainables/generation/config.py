@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo in a YAML must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from trainables.strict import Strict as _Strict
 
 
 class InitConfig(_Strict):
