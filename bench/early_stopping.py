@@ -73,7 +73,7 @@ def sweep_spec(args, stopping: dict, name: str) -> dict:
         "run": {"data": {"name": "mnist", "train_subset": args.train_subset, "val_size": 256, "test_subset": 256},
                 "model": {"name": "small_cnn"}, "method": {"name": "fgsm", "epsilon": 56},
                 "optim": {"lr": 0.1}, "schedule": {"name": "cyclic"},
-                "eval": {"val_pgd_steps": 10, "probe_size": 128, "test_pgd": [[10, 1]], "autoattack": False},
+                "eval": {"epsilon": 56, "val_pgd_steps": 10, "probe_size": 128, "test_pgd": [[10, 1]], "autoattack": False},
                 "epochs": args.epochs, "batch_size": 128, "threads": 1},
         "search": {"parameters": {"method.epsilon": {"distribution": "uniform", "low": 40, "high": 72},
                                   "der.weight": {"distribution": "loguniform", "low": 0.01, "high": 10}},

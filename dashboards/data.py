@@ -22,7 +22,7 @@ OUTCOME_LABELS = {
     ASHA: "stopped by ASHA", PRUNED: "pruned (other)", FAILED: "failed", RUNNING: "running",
 }
 # Per-epoch metrics the report draws, read from each child run's MLflow history.
-HISTORY_KEYS = (R.TRAIN_DELTA_MEAN, R.VAL_PGD_ACC)
+HISTORY_KEYS = (R.TRAIN_DELTA_MEAN, R.PROBE_DELTA_MEAN, R.VAL_PGD_ACC)
 
 
 @dataclass

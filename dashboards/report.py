@@ -13,9 +13,9 @@ from dashboards.style import label
 from dashboards.table import DEFAULT_MLFLOW_UI, SORT_JS, trial_table
 
 # Section ids, in page order (tests and links rely on them).
-DELTA_ENERGY, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
-    "delta-energy", "val-pgd", "parallel", "importance", "pareto", "trials")
-SECTION_IDS = (DELTA_ENERGY, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS)
+DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
+    "delta-energy", "probe-delta-energy", "val-pgd", "parallel", "importance", "pareto", "trials")
+SECTION_IDS = (DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS)
 
 
 @dataclass
@@ -26,7 +26,7 @@ class ReportResult:
 
 
 def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI) -> list[Section]:
-    from dashboards.figures.histories import delta_energy_figure, val_pgd_figure
+    from dashboards.figures.histories import delta_energy_figure, probe_delta_energy_figure, val_pgd_figure
     from dashboards.figures.importance import importance_figure
     from dashboards.figures.parallel import parallel_figure
     from dashboards.figures.pareto import pareto_figure
@@ -38,6 +38,11 @@ def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI)
         Section(DELTA_ENERGY, "ΔE traces", figure_html(delta_energy_figure(studies), "fig-" + DELTA_ENERGY),
                 "Mean energy gap of the training attack per epoch, one line per run, coloured by outcome; "
                 "✕ marks the epoch a run was stopped." + compare, data_notes),
+        Section(PROBE_DELTA, "ΔE in eval mode (probe batch)",
+                figure_html(probe_delta_energy_figure(studies), "fig-" + PROBE_DELTA),
+                "Mean ΔE on the same fixed batch of training images every epoch, model in eval mode, under the "
+                "probe PGD: unlike the training trace (train-mode BatchNorm, the training attack) its scale is "
+                "comparable across epochs, runs and studies." + compare),
         Section(VAL_PGD, "Validation PGD accuracy", figure_html(val_pgd_figure(studies), "fig-" + VAL_PGD),
                 "Robust accuracy on the validation split per epoch, coloured by outcome." + compare, data_notes),
         Section(PARALLEL, "Parameters vs objective", figure_html(parallel_figure(studies), "fig-" + PARALLEL),

@@ -60,6 +60,7 @@ def tiny_spec(root: Path, tmp_path: Path, name: str = "tiny", epochs: int = 3, n
               **run_over) -> Path:
     run = tiny_run(root, epochs=epochs, **run_over)
     run["data"].pop("root")  # resolved on the workers from STUDY_DATA_DIR, as a user's would be
+    run["eval"]["epsilon"] = 51  # the search varies method.epsilon: every trial is scored at one radius
     spec = {
         "name": name,
         "run": run,

@@ -69,8 +69,10 @@ class MethodConfig(_Strict):
     noise_k: float = Field(2.0, gt=0, description="N-FGSM noise magnitude k (start in U(-kε, kε)).")
     trades_beta: float = Field(6.0, ge=0)
     gradalign_lambda: float = Field(0.2, ge=0)
-    attack_bn_mode: Literal["eval", "train"] = Field(
-        "eval", description="BatchNorm mode while generating the training attack (it changes ΔE)."
+    attack_bn_mode: Optional[Literal["eval", "train"]] = Field(
+        None, description="BatchNorm mode while generating the training attack (it changes ΔE); None: the "
+        "method's reference code's mode (docs/method.md §3: train for FGSM/RS-FGSM/N-FGSM/PGD-AT/GradAlign, "
+        "eval for TRADES)."
     )
 
     @field_validator("name")
@@ -123,8 +125,21 @@ class ScheduleConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    """Per-epoch validation, CO probe, and the final test evaluation (method.md §7)."""
+    """Per-epoch validation, CO probe, and the final test evaluation (method.md §7).
 
+    Every validation, probe and test attack runs at ``epsilon``/``norm`` (default: the training
+    attack's), in fp32 unless ``precision`` says otherwise, with the model in eval mode.
+    """
+
+    epsilon: Optional[float] = Field(
+        None, gt=0, description="Radius of every validation, probe and test attack in 1/255 units; None: "
+        "method.epsilon. Fix it when a study searches method.epsilon, so trials are compared at one radius."
+    )
+    norm: Optional[Literal["linf", "l2"]] = Field(None, description="Norm of the evaluation attacks; None: method.norm.")
+    precision: Literal["fp32", "as_training"] = Field(
+        "fp32", description="fp32: evaluate in full precision on every device (as every reference does); "
+        "as_training: under the training autocast (bf16 on CUDA with precision auto)."
+    )
     energy_trace: bool = Field(True, description="Trace ΔE of the training attack every epoch.")
     trace_every: int = Field(1, ge=1, description="Trace every k-th training batch (1: all).")
     val_pgd_steps: int = Field(10, ge=1)
@@ -136,6 +151,11 @@ class EvalConfig(_Strict):
         default_factory=lambda: [(20, 1), (50, 10)], description="(steps, restarts) pairs for the test set."
     )
     autoattack: bool = True
+    autoattack_version: Literal["standard", "apgd"] = Field(
+        "standard", description="standard: fra31's AutoAttack (APGD-CE, APGD-T and FAB-T at 100 iterations with 9 "
+        "target classes, Square with 5,000 queries), metric autoattack_acc; apgd: only APGD-CE + APGD-T (100 "
+        "iterations), cheaper, metric apgd_ce_t_acc."
+    )
     autoattack_n: int = Field(1000, ge=1, description="Test images for AutoAttack (RobustBench uses 1,000).")
     batch_size: int = Field(256, ge=1)
 
@@ -169,3 +189,24 @@ class RunConfig(_Strict):
         if self.method.norm == "l2" and (self.method.attack or self.method.name) != "pgd":
             raise ValueError(f"method.norm 'l2' is only supported by the pgd attack, not {self.method.name!r}")
         return self
+
+    @property
+    def eval_epsilon(self) -> float:
+        """The evaluation radius in 1/255 units: ``eval.epsilon``, else the training ``method.epsilon``."""
+        return self.eval.epsilon if self.eval.epsilon is not None else self.method.epsilon
+
+    @property
+    def eval_norm(self) -> str:
+        """The evaluation norm: ``eval.norm``, else ``method.norm``."""
+        return self.eval.norm or self.method.norm
+
+    def resolved(self) -> "RunConfig":  # noqa: D401
+        """A copy with every "None means the default" choice that depends on other fields filled in
+        (evaluation radius and norm, the training attack's BatchNorm mode): what is logged as parameters."""
+        from trainables.methods import METHODS
+
+        out = self.model_copy(deep=True)
+        out.eval.epsilon, out.eval.norm = self.eval_epsilon, self.eval_norm
+        if out.method.attack_bn_mode is None:
+            out.method.attack_bn_mode = METHODS.get(self.method.name).attack_bn
+        return out

@@ -1,7 +1,8 @@
-"""Robust evaluation: clean and PGD accuracy with ΔE, and AutoAttack from torchattacks (method.md §7).
+"""Robust evaluation: clean and adversarial accuracy with ΔE (method.md §7).
 
-All evaluation runs the model in eval mode. AutoAttack is never home-made: it is torchattacks'
-implementation of the standard version (APGD-CE, APGD-T, FAB-T, Square).
+All evaluation runs the model in eval mode; the attack decides how strong the reading is (PGD as
+an evaluator freezes a sample once an iterate breaks it, ``trainables.attacks.pgd``). AutoAttack
+lives in ``trainables.autoattack``.
 """
 from __future__ import annotations
 
@@ -51,24 +52,3 @@ def robust_accuracy(
     if attack is not None:
         out["adv_acc"] = adv.item() / max(n, 1)
     return out
-
-
-def autoattack_accuracy(
-    model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str = "Linf",
-    num_classes: int = 10, batch_size: int = 256, seed: int = 0,
-) -> float:
-    """Robust accuracy under AutoAttack (standard) from torchattacks, on the given images."""
-    import torchattacks
-
-    was_training = model.training
-    model.eval()
-    try:
-        aa = torchattacks.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=num_classes, seed=seed)
-        correct = 0
-        for i in range(0, len(y), batch_size):
-            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            x_adv = aa(xb, yb)
-            correct += (_logits(model, x_adv, contextlib.nullcontext).argmax(1) == yb).sum().item()
-    finally:
-        model.train(was_training)
-    return correct / max(len(y), 1)

@@ -12,7 +12,7 @@ LR = "lr"
 LOSS_METHOD, LOSS_DER, LOSS_TOTAL = "loss/method", "loss/der", "loss/total"
 TRAIN_CLEAN_ACC, TRAIN_ADV_ACC = "train/clean_acc", "train/adv_acc"
 VAL_CLEAN_ACC, VAL_PGD_ACC = "val/clean_acc", "val/pgd_acc"
-PROBE_PGD_ACC, PROBE_CLEAN_ACC, PROBE_DELTA_MEAN = "probe/pgd_acc", "probe/clean_acc", "probe/delta_mean"
+PROBE_PGD_ACC, PROBE_CLEAN_ACC = "probe/pgd_acc", "probe/clean_acc"
 TIME_EPOCH, TIME_TRAIN, TIME_IPS = "time/epoch_s", "time/train_s", "time/images_per_s"
 BEST_EPOCH, BEST_VAL_PGD = "best/epoch", "best/val_pgd_acc"
 NONFINITE = "nonfinite"
@@ -25,6 +25,12 @@ TRACE_STATS = (
 )
 
 
+# Where ΔE is traced: "train" (training batches, train-mode logits, the training attack), "val" (the
+# validation split, eval mode, the validation PGD) and "probe" (a fixed batch of training images, eval
+# mode, the probe PGD: the same images every epoch and run, so its scale is comparable across runs).
+TRACE_SPLITS = ("train", "val", "probe")
+
+
 def energy_key(split: str, stat: str) -> str:
     """e.g. energy_key("train", "delta_mean") == "energy/train/delta_mean"."""
     return f"energy/{split}/{stat}"
@@ -32,6 +38,7 @@ def energy_key(split: str, stat: str) -> str:
 
 TRAIN_DELTA_MEAN = energy_key("train", "delta_mean")
 VAL_DELTA_MEAN = energy_key("val", "delta_mean")
+PROBE_DELTA_MEAN = energy_key("probe", "delta_mean")
 
 
 GEN_FID, GEN_KID, GEN_ISC = "gen/fid", "gen/kid_mean", "gen/isc_mean"  # generation (trainables.generation)

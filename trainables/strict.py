@@ -13,3 +13,8 @@ class Strict(BaseModel):
     """Base model: extra keys forbidden, assignments validated, floats finite."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    def resolved(self):
+        """This config with every "None: derived from another field" choice filled in, as it is used and
+        logged; configs with such fields override it (``RunConfig``: evaluation radius, attack BN mode)."""
+        return self

@@ -8,6 +8,7 @@ on the device; the host reads them once per epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -51,15 +52,21 @@ class Trainer:
                                          weight_decay=o.weight_decay, nesterov=o.nesterov)
         self.schedule = build_schedule(cfg.schedule, o.lr, cfg.epochs)
         self.method = build_method(cfg.method, cfg.der, self.rt.autocast)
-        m, ev = cfg.method, cfg.eval
-        self.val_attack = build_attack("pgd", m.epsilon, steps=ev.val_pgd_steps, restarts=ev.val_restarts,
-                                       norm=m.norm, bn="eval", autocast=self.rt.autocast)
-        self.probe_attack = build_attack("pgd", m.epsilon, steps=ev.probe_pgd_steps, norm=m.norm, bn="eval",
-                                         autocast=self.rt.autocast)
+        ev = cfg.eval
+        self.eval_autocast = contextlib.nullcontext if ev.precision == "fp32" else self.rt.autocast
+        self.val_attack = self.eval_pgd(ev.val_pgd_steps, ev.val_restarts)
+        self.probe_attack = self.eval_pgd(ev.probe_pgd_steps, 1)
         self.epoch = 0  # epochs completed
         self.best_epoch = 0
         self.best_val_pgd = -math.inf
         self.best_state: Optional[dict] = None
+
+    def eval_pgd(self, steps: int, restarts: int):
+        """A PGD evaluator at the evaluation radius and norm (``eval.epsilon``/``eval.norm``, default the
+        training attack's), step ε/4, eval-mode BatchNorm, early stop per sample, evaluation precision."""
+        cfg = self.cfg
+        return build_attack("pgd", cfg.eval_epsilon, steps=steps, restarts=restarts, norm=cfg.eval_norm, bn="eval",
+                            early_stop=True, autocast=self.eval_autocast)
 
     # ---------------------------------------------------------------- training
     def epochs(self) -> Iterator[R.EpochRecord]:
@@ -120,14 +127,15 @@ class Trainer:
         if self.data.num_val:
             trace = EnergyTrace(seed=1)
             r = robust_accuracy(self.net, self.data.val_batches(cfg.eval.batch_size), self.val_attack,
-                                self.rt.autocast, trace)
+                                self.eval_autocast, trace)
             out[R.VAL_CLEAN_ACC], out[R.VAL_PGD_ACC] = r["clean_acc"], r["adv_acc"]
             out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
         probe = self.data.probe_batch(cfg.eval.probe_size)
         trace = EnergyTrace(seed=2)
-        r = robust_accuracy(self.net, [probe], self.probe_attack, self.rt.autocast, trace)
+        r = robust_accuracy(self.net, [probe], self.probe_attack, self.eval_autocast, trace)
         out[R.PROBE_CLEAN_ACC], out[R.PROBE_PGD_ACC] = r["clean_acc"], r["adv_acc"]
-        out[R.PROBE_DELTA_MEAN] = trace.summary()["delta_mean"]
+        # eval-mode ΔE on the same training images every epoch: comparable across runs and epochs
+        out.update({R.energy_key("probe", k): v for k, v in trace.summary().items()})
         return out
 
     def _update_best(self, val_pgd: Optional[float]) -> None:
@@ -189,30 +197,30 @@ class Trainer:
 
     # ---------------------------------------------------------------- final evaluation
     def final_eval(self) -> dict[str, float]:
-        """Test clean / PGD-k (restarts) / AutoAttack on the best and the last weights."""
-        from trainables.evaluate import autoattack_accuracy
+        """Test clean / PGD-k (restarts) / AutoAttack on the best and the last weights, at the evaluation
+        radius, in the evaluation precision."""
+        from trainables.autoattack import VERSIONS, autoattack_accuracy
 
         cfg, out = self.cfg, {}
         candidates = {"last": self.model.state_dict()}
         if self.best_state is not None:
             candidates["best"] = self.best_state
         model = copy.deepcopy(self.model)
+        batches = list(self.data.test_batches(cfg.eval.batch_size))
         for which, state in candidates.items():
             model.load_state_dict(state)
-            batches = list(self.data.test_batches(cfg.eval.batch_size))
-            r = robust_accuracy(model, batches, None, self.rt.autocast)
+            r = robust_accuracy(model, batches, None, self.eval_autocast)
             out[R.test_key(which, "clean_acc")] = r["clean_acc"]
             for steps, restarts in cfg.eval.test_pgd:
-                atk = build_attack("pgd", cfg.method.epsilon, steps=steps, restarts=restarts, norm=cfg.method.norm,
-                                   bn="eval", autocast=self.rt.autocast)
                 seed_all(derive_seed(cfg.seed, "test", steps, restarts))
-                r = robust_accuracy(model, batches, atk, self.rt.autocast)
+                r = robust_accuracy(model, batches, self.eval_pgd(steps, restarts), self.eval_autocast)
                 out[R.test_key(which, f"pgd{steps}x{restarts}_acc")] = r["adv_acc"]
             if cfg.eval.autoattack:
-                x = torch.cat([b[0] for b in batches])[: cfg.eval.autoattack_n]
-                y = torch.cat([b[1] for b in batches])[: cfg.eval.autoattack_n]
-                norm = "Linf" if cfg.method.norm == "linf" else "L2"
-                out[R.test_key(which, "autoattack_acc")] = autoattack_accuracy(
-                    model, x, y, cfg.method.epsilon / 255, norm, self.data.num_classes, cfg.eval.batch_size, cfg.seed)
+                n = cfg.eval.autoattack_n
+                x, y = torch.cat([b[0] for b in batches])[:n], torch.cat([b[1] for b in batches])[:n]
+                version = cfg.eval.autoattack_version
+                out[R.test_key(which, VERSIONS[version].metric)] = autoattack_accuracy(
+                    model, x, y, cfg.eval_epsilon / 255, cfg.eval_norm, self.data.num_classes, cfg.eval.batch_size,
+                    cfg.seed, version)
         out[R.test_key("best", "epoch")] = float(self.best_epoch)
         return out

@@ -70,5 +70,10 @@ def delta_energy_figure(studies: list[StudyData]):
                           "ΔE = E(x) − E(x*) (train mean)", zero_line=True)
 
 
+def probe_delta_energy_figure(studies: list[StudyData]):
+    return history_figure(studies, R.PROBE_DELTA_MEAN, "ΔE on the probe batch per epoch (eval mode)",
+                          "ΔE = E(x) − E(x*) (probe mean, eval mode)", zero_line=True)
+
+
 def val_pgd_figure(studies: list[StudyData]):
     return history_figure(studies, R.VAL_PGD_ACC, "Validation PGD accuracy per epoch", "val PGD accuracy")

@@ -23,13 +23,14 @@ class TrainKind(StudyKind):
     def known_metric(self, name: str) -> bool:
         per_epoch = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and "/" in v
                      and not v.startswith(R.GEN_PREFIX)}
-        energy = {R.energy_key(s, k) for s in ("train", "val") for k in R.TRACE_STATS}
+        energy = {R.energy_key(s, k) for s in R.TRACE_SPLITS for k in R.TRACE_STATS}
         return name in per_epoch | energy
 
     def check(self, spec: StudySpec) -> None:
         if spec.search.parameters and not spec.run.data.val_size and any(
                 m.startswith("val/") for m in spec.search.metrics):
             raise ValueError("the search metric is a validation metric but run.data.val_size is 0")
+        _check_evaluation_radius(spec)
 
     def preflight(self, spec: StudySpec, local: bool) -> None:
         if local:  # on a cluster the data lives on the workers, not necessarily here
@@ -76,3 +77,26 @@ class TrainKind(StudyKind):
 
     def rerun_hint(self, spec: StudySpec, config_file: str, study_name: str, number: int) -> str:
         return f"exact resolved config of the trial; run it with: study train {config_file} --name {study_name}-trial{number}"
+
+
+# training field searched -> the evaluation field that must then be fixed in the run config
+_EVAL_FIXED_BY = {"method.epsilon": ("eval.epsilon", "epsilon"), "method.norm": ("eval.norm", "norm")}
+
+
+def _check_evaluation_radius(spec: StudySpec) -> None:
+    """Trials of one study must be scored at one evaluation radius: searching the training radius (or norm)
+    with the evaluation following it would score each trial at its own ε and favour the smallest by
+    construction; searching the evaluation radius itself compares readings that are not comparable."""
+    searched = set(spec.search.parameters)
+    for path in sorted(searched & {"eval.epsilon", "eval.norm"}):
+        raise ValueError(f"the search varies {path}, the radius (or norm) every trial is scored at, so the "
+                         f"objective would compare readings at different radii; set run.{path} to the one "
+                         f"value you report robustness at and search method.{path.split('.')[1]} instead")
+    for path, (fixed, field) in _EVAL_FIXED_BY.items():
+        if path in searched and getattr(spec.run.eval, field) is None:
+            raise ValueError(
+                f"the search varies {path} but run.{fixed} is not set, so every trial would be evaluated at its "
+                f"own training {field} and the search would favour the smallest one by construction (a smaller "
+                f"ball is easier to defend). Set run.{fixed} to the {field} you report robustness at, e.g. "
+                f"`run: {{eval: {{{field}: {8 if field == 'epsilon' else repr('linf')}}}}}` (ε in 1/255 units), "
+                f"so every trial is scored at that one {field}")

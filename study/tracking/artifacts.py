@@ -9,8 +9,8 @@ from typing import Optional
 from trainables import records as R
 
 TRACE_KEYS = [R.EPOCH, R.LR, R.LOSS_METHOD, R.LOSS_DER, R.TRAIN_CLEAN_ACC, R.TRAIN_ADV_ACC, R.VAL_CLEAN_ACC,
-              R.VAL_PGD_ACC, R.PROBE_CLEAN_ACC, R.PROBE_PGD_ACC, R.PROBE_DELTA_MEAN]
-TRACE_KEYS += [R.energy_key(s, k) for s in ("train", "val") for k in R.TRACE_STATS]
+              R.VAL_PGD_ACC, R.PROBE_CLEAN_ACC, R.PROBE_PGD_ACC]
+TRACE_KEYS += [R.energy_key(s, k) for s in R.TRACE_SPLITS for k in R.TRACE_STATS]
 
 
 def metric_table(cl, run_id: str) -> list[dict]:

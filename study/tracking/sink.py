@@ -35,7 +35,7 @@ class ChildRunSink:
             name = f"trial-{self.trial_number}" + (f"-seed{self.seed_index}" if self.seed_index else "")
             run = self.cl.create_run(self.experiment_id, tags=tags, run_name=name)
             self.run_id = run.info.run_id
-            log_params(self.cl, self.run_id, flatten(self.cfg.model_dump(mode="json")))
+            log_params(self.cl, self.run_id, flatten(self.cfg.resolved().model_dump(mode="json")))
             self._log_config()
         else:
             self.run_id = run.info.run_id

@@ -13,7 +13,7 @@ def write(tmp_path, text):
 
 GOOD = """
 name: t
-run: {model: {name: small_cnn}, data: {name: mnist}, epochs: 3}
+run: {model: {name: small_cnn}, data: {name: mnist}, epochs: 3, eval: {epsilon: 8}}
 search:
   parameters:
     der.weight: {distribution: loguniform, low: 0.01, high: 10}
@@ -72,3 +72,22 @@ def test_missing_file(tmp_path):
 def test_spec_defaults():
     s = StudySpec()
     assert s.search.metric == "val/pgd_acc" and s.stopping.delta_energy.enabled and s.resources.gpu == 0
+
+
+@pytest.mark.parametrize("searched,needle", [
+    ("method.epsilon: {distribution: uniform, low: 4, high: 12}", "run.eval.epsilon is not set"),
+    ("method.norm: {distribution: choice, values: [linf, l2]}", "run.eval.norm is not set"),
+    ("eval.epsilon: {distribution: uniform, low: 4, high: 12}", "readings at different radii"),
+])
+def test_searching_the_radius_needs_a_fixed_evaluation_radius(tmp_path, searched, needle):
+    """Issue 13: a search over ε scored at each trial's own ε prefers the smallest ε by construction."""
+    text = f"run: {{method: {{name: pgd}}}}\nsearch:\n  parameters:\n    {searched}\n"
+    with pytest.raises(UserError, match=needle):
+        load_spec(write(tmp_path, text))
+    fixed = "run: {method: {name: pgd}, eval: {epsilon: 8, norm: linf}}\nsearch:\n  parameters:\n    " + searched + "\n"
+    if searched.startswith("eval."):
+        with pytest.raises(UserError, match=needle):
+            load_spec(write(tmp_path, fixed))
+    else:
+        spec = load_spec(write(tmp_path, fixed))
+        assert spec.run.eval.epsilon == 8

@@ -34,7 +34,7 @@ def test_record_has_every_metric(trained):
     for key in (R.LR, R.LOSS_METHOD, R.LOSS_DER, R.TRAIN_CLEAN_ACC, R.TRAIN_ADV_ACC, R.VAL_CLEAN_ACC, R.VAL_PGD_ACC,
                 R.PROBE_PGD_ACC, R.PROBE_DELTA_MEAN, R.TIME_EPOCH, R.TIME_IPS, R.BEST_EPOCH, R.BEST_VAL_PGD):
         assert key in m, key
-    for split in ("train", "val"):
+    for split in R.TRACE_SPLITS:
         for stat in R.TRACE_STATS:
             assert R.energy_key(split, stat) in m
     assert [r.epoch for r in recs] == [1, 2, 3]

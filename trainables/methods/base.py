@@ -1,8 +1,10 @@
 """A method turns a batch into a loss: attack → method loss → optional DER term.
 
-Energies for DER and for the trace reuse logits the step computes. Only when the trace needs
-E(x) and the step has no clean logits does the base run one no-grad clean forward, in the same
-(train) mode as the adversarial forward, with BatchNorm running statistics left untouched.
+``Method.step`` reads top to bottom as one training step. Clean logits f(x) come from one place,
+``Method.clean_logits``: the method's own when its loss computed them (TRADES, GradAlign), else
+one extra forward that leaves every BatchNorm running statistic exactly as it was, so neither
+DER nor the energy trace changes what the model sees in eval mode (issue 13: a train-mode clean
+forward for DER had mixed clean statistics into the running ones even at λ → 0).
 """
 from __future__ import annotations
 
@@ -30,21 +32,29 @@ class StepOutput:
 
 @contextlib.contextmanager
 def frozen_bn_stats(model: nn.Module):
-    """Forward in train mode without changing any BatchNorm running statistic."""
+    """Forward passes inside leave every BatchNorm running statistic (and batch count) as it was.
+
+    The running buffers are swapped for copies for the duration and the original tensors put back
+    afterwards (never copied into), so tensors autograd saved inside stay valid and gradients flow
+    through these forwards as through any other.
+    """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in bns]
+    names = ("running_mean", "running_var", "num_batches_tracked")
+    saved = [{k: getattr(m, k) for k in names} for m in bns]
     try:
+        for m, bufs in zip(bns, saved):
+            for k, v in bufs.items():
+                setattr(m, k, v.clone())
         yield
     finally:
-        for m, (mean, var, n) in zip(bns, saved):
-            m.running_mean.copy_(mean)
-            m.running_var.copy_(var)
-            m.num_batches_tracked.copy_(n)
+        for m, bufs in zip(bns, saved):
+            for k, v in bufs.items():
+                setattr(m, k, v)
 
 
 @dataclass
 class Losses:
-    """What a method's ``loss`` returns: the loss and the (non-detached) logits it computed."""
+    """What a method's ``losses`` returns: the loss and the (non-detached) logits it computed."""
 
     loss: Tensor
     logits_adv: Tensor
@@ -53,22 +63,18 @@ class Losses:
 
 
 class Method:
-    """Base: subclasses set ``attack_name`` and implement ``losses``."""
+    """Base: subclasses set ``attack_name`` (and ``attack_bn``) and implement ``losses``."""
 
     attack_name = "pgd"
-    computes_clean_logits = False  # True when ``losses`` returns clean logits (TRADES, GradAlign)
+    attack_bn = "train"  # BatchNorm mode of the training attack in the method's reference code (method.md §3)
 
     def __init__(self, cfg: MethodConfig, der_cfg: DERConfig,
                  autocast: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
         self.cfg, self.der, self.autocast = cfg, DER(der_cfg), autocast
         self.attack = build_attack(
             cfg.attack or self.attack_name, cfg.epsilon, cfg.alpha, steps=cfg.steps, norm=cfg.norm,
-            noise_k=cfg.noise_k, bn=cfg.attack_bn_mode, autocast=autocast,
+            noise_k=cfg.noise_k, bn=cfg.attack_bn_mode or self.attack_bn, autocast=autocast,
         )
-
-    @property
-    def _has_clean_logits(self) -> bool:
-        return self.computes_clean_logits or (self.der.enabled and self.der.cfg.natural_at == "clean")
 
     def forward(self, model: nn.Module, x: Tensor) -> Tensor:
         with self.autocast():
@@ -77,31 +83,35 @@ class Method:
     def losses(self, model: nn.Module, x: Tensor, y: Tensor, adv: AttackResult) -> Losses:
         raise NotImplementedError
 
+    def clean_logits(self, model: nn.Module, x: Tensor, out: Losses, grad: bool) -> Tensor:
+        """f(x) in train mode: the method's own if its loss computed them, else one forward with
+        BatchNorm statistics left untouched (differentiable when ``grad``)."""
+        if out.logits_nat is not None:
+            return out.logits_nat
+        if not grad and out.trace_nat is not None:
+            return out.trace_nat
+        with frozen_bn_stats(model), (contextlib.nullcontext() if grad else torch.no_grad()):
+            return self.forward(model, x)
+
     def step(self, model: nn.Module, x: Tensor, y: Tensor, want_nat: bool = False) -> StepOutput:
         """One training step's loss (model in train mode); no backward here."""
-        trace_nat = None
-        if want_nat and not self._has_clean_logits:
-            # before anything enters the autograd graph: restoring BN buffers in place after the
-            # training forward would invalidate its saved tensors
-            with torch.no_grad(), frozen_bn_stats(model):
-                trace_nat = self.forward(model, x)
-        adv = self.attack(model, x, y)
-        out = self.losses(model, x, y, adv)
-        der_loss = torch.zeros((), device=x.device)
-        if out.logits_nat is not None or out.trace_nat is not None:
-            trace_nat = out.logits_nat if out.logits_nat is not None else out.trace_nat
-        if self.der.enabled:
+        adv = self.attack(model, x, y)  # 1. the training attack: x* (detached)
+        out = self.losses(model, x, y, adv)  # 2. the method's loss on (x, x*)
+        der_loss, nat = torch.zeros((), device=x.device), out.logits_nat
+        if self.der.enabled:  # 3. DER on E(x_nat) − E(x*), x_nat the clean x or the attack's random start
             if self.der.cfg.natural_at == "clean":
-                der_nat = out.logits_nat if out.logits_nat is not None else self.forward(model, x)
-                trace_nat = der_nat
+                nat = der_nat = self.clean_logits(model, x, out, grad=True)
             else:
-                der_nat = self.forward(model, adv.x_start)
+                with frozen_bn_stats(model):
+                    der_nat = self.forward(model, adv.x_start)
             der_loss = self.der(der_nat, out.logits_adv, y)
+        if nat is None and (want_nat or out.trace_nat is not None):  # 4. clean logits for the trace
+            nat = self.clean_logits(model, x, out, grad=False)
         return StepOutput(
             loss=out.loss + der_loss,
             method_loss=out.loss.detach(),
             der_loss=der_loss.detach(),
             logits_adv=out.logits_adv.detach(),
-            logits_nat=None if trace_nat is None else trace_nat.detach(),
+            logits_nat=None if nat is None else nat.detach(),
             x_adv=adv.x_adv,
         )

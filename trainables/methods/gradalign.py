@@ -16,10 +16,6 @@ from trainables.methods.base import Losses, Method
 class GradAlign(Method):
     attack_name = "fgsm"
 
-    @property
-    def computes_clean_logits(self) -> bool:  # the clean input gradient's forward gives them
-        return self.cfg.gradalign_lambda > 0
-
     def _input_grad(self, model, x, y, create_graph: bool):
         x = x.detach().requires_grad_(True)
         logits = self.forward(model, x)
@@ -32,8 +28,7 @@ class GradAlign(Method):
         if self.cfg.gradalign_lambda > 0:
             g1, logits_nat = self._input_grad(model, x, y, create_graph=False)
             eta = torch.empty_like(x).uniform_(-self.attack.eps, self.attack.eps)
-            x2 = (x + eta).clamp(0, 1)
-            g2, _ = self._input_grad(model, x2, y, create_graph=True)
+            g2, _ = self._input_grad(model, x + eta, y, create_graph=True)  # not clipped to [0, 1], as in the reference
             cos = F.cosine_similarity(g1.detach().flatten(1), g2.flatten(1), dim=1)
             loss = loss + self.cfg.gradalign_lambda * (1.0 - cos).mean()
             return Losses(loss, logits_adv, trace_nat=logits_nat.detach())

@@ -16,7 +16,7 @@ def trades_loss(logits_nat, logits_adv, y, beta: float):
 @METHODS.register("trades")
 class TRADES(Method):
     attack_name = "trades_kl"
-    computes_clean_logits = True
+    attack_bn = "eval"  # TRADES's trades_loss calls model.eval() while it builds x*
 
     def losses(self, model, x, y, adv):
         logits_nat = self.forward(model, x)
