@@ -67,6 +67,8 @@ class MethodConfig(_Strict):
     )
     steps: int = Field(10, ge=1, description="Attack steps for multi-step methods (PGD-AT, TRADES).")
     noise_k: float = Field(2.0, gt=0, description="N-FGSM noise magnitude k (start in U(-kε, kε)).")
+    clip_start: bool = Field(True, description="RS-FGSM: clip the random start to [0, 1] before its gradient "
+                             "(fast_adversarial's CIFAR-10 script does; its MNIST script does not).")
     trades_beta: float = Field(6.0, ge=0)
     gradalign_lambda: float = Field(0.2, ge=0)
     attack_bn_mode: Optional[Literal["eval", "train"]] = Field(

@@ -22,7 +22,7 @@ class TradesKL(Attack):
     def perturb(self, model, x, y):
         with torch.no_grad(), self.autocast():
             p_nat = F.softmax(model(x).float(), dim=1)
-        delta = clamp_pixels(x, project_linf(0.001 * torch.randn_like(x), self.eps))
+        delta = 0.001 * torch.randn_like(x)  # not clipped to [0, 1] before the first step, as in TRADES
         start = x + delta
         for _ in range(self.steps):
             delta.requires_grad_(True)

@@ -73,7 +73,7 @@ class Method:
         self.cfg, self.der, self.autocast = cfg, DER(der_cfg), autocast
         self.attack = build_attack(
             cfg.attack or self.attack_name, cfg.epsilon, cfg.alpha, steps=cfg.steps, norm=cfg.norm,
-            noise_k=cfg.noise_k, bn=cfg.attack_bn_mode or self.attack_bn, autocast=autocast,
+            noise_k=cfg.noise_k, clip_start=cfg.clip_start, bn=cfg.attack_bn_mode or self.attack_bn, autocast=autocast,
         )
 
     def forward(self, model: nn.Module, x: Tensor) -> Tensor:

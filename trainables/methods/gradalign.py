@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from trainables.methods import METHODS
-from trainables.methods.base import Losses, Method
+from trainables.methods.base import Losses, Method, frozen_bn_stats
 
 
 @METHODS.register("gradalign")
 class GradAlign(Method):
-    attack_name = "fgsm"
+    attack_name = "fgsm"  # zero init, step ε (the published commands' --attack_init=zero)
 
     def _input_grad(self, model, x, y, create_graph: bool):
         x = x.detach().requires_grad_(True)
@@ -26,10 +26,19 @@ class GradAlign(Method):
         logits_adv = self.forward(model, adv.x_adv)
         loss = F.cross_entropy(logits_adv, y)
         if self.cfg.gradalign_lambda > 0:
-            g1, logits_nat = self._input_grad(model, x, y, create_graph=False)
+            # ∇ₓℓ(x): the reference reuses its FGSM gradient; recomputed here without touching BN statistics
+            with frozen_bn_stats(model):
+                g1, logits_nat = self._input_grad(model, x, y, create_graph=False)
             eta = torch.empty_like(x).uniform_(-self.attack.eps, self.attack.eps)
-            g2, _ = self._input_grad(model, x + eta, y, create_graph=True)  # not clipped to [0, 1], as in the reference
-            cos = F.cosine_similarity(g1.detach().flatten(1), g2.flatten(1), dim=1)
-            loss = loss + self.cfg.gradalign_lambda * (1.0 - cos).mean()
+            g2, _ = self._input_grad(model, x + eta, y, create_graph=True)  # x + η not clipped, as in the reference
+            loss = loss + self.cfg.gradalign_lambda * (1.0 - _mean_cosine(g1.detach(), g2))
             return Losses(loss, logits_adv, trace_nat=logits_nat.detach())
         return Losses(loss, logits_adv)
+
+
+def _mean_cosine(g1, g2):
+    """Mean cosine over the samples where both gradients are non-zero (as the reference's grads_nnz_idx)."""
+    a, b = g1.flatten(1), g2.flatten(1)
+    keep = (a.norm(dim=1) != 0) & (b.norm(dim=1) != 0)
+    a, b = a[keep], b[keep]
+    return ((a / a.norm(dim=1, keepdim=True)) * (b / b.norm(dim=1, keepdim=True))).sum(1).mean()
