@@ -48,11 +48,32 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     name: str = "preact_resnet18"
     width: Optional[int] = Field(None, gt=0, description="Base width for the small CNN.")
+    batchnorm: Optional[bool] = Field(
+        None, description="small_cnn only: BatchNorm after each convolution (None: on). Off, width 16 on MNIST is "
+        "fast_adversarial's mnist_net exactly.")
+    normalize: bool = Field(True, description="Standardise inputs by the dataset's mean/std inside the model; "
+                            "fast_adversarial's MNIST net takes raw [0, 1] pixels (false).")
 
     @field_validator("name")
     @classmethod
     def _known_model(cls, v: str) -> str:
         return check_name("model", v)
+
+    @model_validator(mode="after")
+    def _options_fit_the_model(self) -> "ModelConfig":
+        from trainables.models import model_options
+
+        for opt in ("width", "batchnorm"):
+            if getattr(self, opt) is not None and opt not in model_options(self.name):
+                raise ValueError(f"model.{opt} does not apply to model {self.name!r} (only to "
+                                 f"{', '.join(n for n in _models_with(opt))})")
+        return self
+
+
+def _models_with(option: str) -> list[str]:
+    from trainables.models import MODELS, model_options
+
+    return [n for n in MODELS.names() if option in model_options(n)]
 
 
 class MethodConfig(_Strict):
@@ -103,10 +124,33 @@ class DERConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    lr: float = Field(0.1, gt=0, description="Peak learning rate.")
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
+    """The optimizer (``trainables.optimizers``: sgd, adam, adamw); a field left None takes the optimizer's
+    reference default (sgd: robust_overfitting's lr 0.1, momentum 0.9, weight decay 5e-4; adam:
+    fast_adversarial MNIST's lr 5e-3, no weight decay; adamw: torch's)."""
+
+    name: str = "sgd"
+    lr: Optional[float] = Field(None, gt=0, description="Peak learning rate; None: the optimizer's default.")
+    momentum: Optional[float] = Field(None, ge=0, lt=1, description="SGD only; None: 0.9.")
+    weight_decay: Optional[float] = Field(None, ge=0, description="None: the optimizer's default.")
     nesterov: bool = False
+    betas: Optional[tuple[float, float]] = Field(None, description="Adam/AdamW only; None: (0.9, 0.999).")
+
+    @field_validator("name")
+    @classmethod
+    def _known_optimizer(cls, v: str) -> str:
+        return check_name("optimizer", v)
+
+    @model_validator(mode="after")
+    def _fields_fit_the_optimizer(self) -> "OptimConfig":
+        from trainables.optimizers import OPTIMIZERS
+
+        used = OPTIMIZERS.get(self.name).fields
+        for k in ("momentum", "betas"):
+            if getattr(self, k) is not None and k not in used:
+                raise ValueError(f"optim.{k} does not apply to optimizer {self.name!r} (it uses {', '.join(used)})")
+        if self.nesterov and "nesterov" not in used:
+            raise ValueError(f"optim.nesterov does not apply to optimizer {self.name!r}")
+        return self
 
 
 class ScheduleConfig(_Strict):
@@ -204,11 +248,15 @@ class RunConfig(_Strict):
 
     def resolved(self) -> "RunConfig":  # noqa: D401
         """A copy with every "None means the default" choice that depends on other fields filled in
-        (evaluation radius and norm, the training attack's BatchNorm mode): what is logged as parameters."""
+        (evaluation radius and norm, the training attack's BatchNorm mode, the optimizer's defaults): what is
+        logged as parameters."""
         from trainables.methods import METHODS
+
+        from trainables.optimizers import resolve
 
         out = self.model_copy(deep=True)
         out.eval.epsilon, out.eval.norm = self.eval_epsilon, self.eval_norm
+        out.optim = resolve(self.optim)
         if out.method.attack_bn_mode is None:
             out.method.attack_bn_mode = METHODS.get(self.method.name).attack_bn
         return out

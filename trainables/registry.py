@@ -56,6 +56,7 @@ _HOMES = {
     "model": "trainables.models:MODELS",
     "attack": "trainables.attacks:ATTACKS",
     "method": "trainables.methods:METHODS",
+    "optimizer": "trainables.optimizers:OPTIMIZERS",
 }
 
 

@@ -23,7 +23,8 @@ from trainables.config import RunConfig
 from trainables.errors import CheckpointError
 from trainables.evaluate import robust_accuracy
 from trainables.methods import build_method
-from trainables.models import build_model
+from trainables.models import build_from_config
+from trainables.optimizers import build_optimizer, resolve as resolve_optim
 from trainables.runtime import Runtime, derive_seed, seed_all
 from trainables.schedules import build_schedule
 from trainables.trace import EnergyTrace
@@ -43,13 +44,11 @@ class Trainer:
         seed_all(derive_seed(cfg.seed, "init"))
         self.data = data or build_data(cfg.data, cfg.batch_size, self.rt.device, cfg.seed, self.rt.channels_last)
         d = self.data
-        self.model = build_model(cfg.model.name, d.num_classes, d.in_channels, d.mean, d.std, cfg.model.width,
-                                 d.image_size)
+        self.model = build_from_config(cfg.model, d.num_classes, d.in_channels, d.mean, d.std, d.image_size)
         self.model.to(self.rt.device, memory_format=self.rt.memory_format)
         self.net = torch.compile(self.model) if cfg.compile else self.model
-        o = cfg.optim
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=o.lr, momentum=o.momentum,
-                                         weight_decay=o.weight_decay, nesterov=o.nesterov)
+        o = resolve_optim(cfg.optim)
+        self.optimizer = build_optimizer(self.model.parameters(), o)
         self.schedule = build_schedule(cfg.schedule, o.lr, cfg.epochs)
         self.method = build_method(cfg.method, cfg.der, self.rt.autocast)
         ev = cfg.eval

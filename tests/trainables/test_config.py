@@ -8,7 +8,8 @@ def test_defaults_are_the_published_pgd_recipe():
     c = RunConfig()
     assert (c.data.name, c.model.name, c.method.name) == ("cifar10", "preact_resnet18", "pgd")
     assert c.method.epsilon == 8 and c.method.steps == 10 and c.method.alpha is None  # α = ε/4 = 2/255
-    assert (c.epochs, c.batch_size, c.optim.lr, c.optim.weight_decay) == (200, 128, 0.1, 5e-4)
+    o = c.resolved().optim  # the optimizer registry's SGD defaults (robust_overfitting)
+    assert (c.epochs, c.batch_size, o.name, o.lr, o.momentum, o.weight_decay) == (200, 128, "sgd", 0.1, 0.9, 5e-4)
     assert c.schedule.name == "piecewise" and c.schedule.milestones == [0.5, 0.75]
     assert c.data.val_size == 1000 and c.der.weight == 0 and c.method.trades_beta == 6
 

@@ -41,3 +41,26 @@ def test_unknown_model_lists_allowed():
     with pytest.raises(UnknownNameError, match="preact_resnet18"):
         build_model("resnet9000", 10)
     assert "small_cnn" in MODELS
+
+
+def test_small_cnn_without_batchnorm_is_fast_adversarials_mnist_net():
+    """fast_adversarial MNIST/mnist_net.py: conv(1→16, 4, s2, p1), ReLU, conv(16→32, 4, s2, p1), ReLU, flatten,
+    linear(32·7·7 → 100), ReLU, linear(100 → 10): 272 + 8,224 + 156,900 + 1,010 = 166,406 parameters, no BN."""
+    from trainables.config import ModelConfig
+    from trainables.models import build_from_config
+
+    m = build_from_config(ModelConfig(name="small_cnn", width=16, batchnorm=False, normalize=False), 10, 1,
+                          [0.1307], [0.3081], 28)
+    assert count_parameters(m) == 166_406
+    assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in m.modules())
+    shapes = [tuple(p.shape) for p in m.net.parameters()]
+    assert shapes == [(16, 1, 4, 4), (16,), (32, 16, 4, 4), (32,), (100, 1568), (100,), (10, 100), (10,)]
+    assert m.mean.item() == 0.0 and m.std.item() == 1.0  # raw [0, 1] pixels, as ToTensor() alone gives
+    assert count_parameters(build_model("small_cnn", 10, 1, image_size=28)) == 166_502  # with BatchNorm
+
+
+def test_model_options_are_checked_against_the_model():
+    from trainables.config import ModelConfig
+
+    with pytest.raises(ValueError, match="model.batchnorm does not apply to model 'preact_resnet18'"):
+        ModelConfig(name="preact_resnet18", batchnorm=False)

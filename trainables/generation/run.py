@@ -235,7 +235,7 @@ def build_classifier(cfg: "RunConfig", state: dict, data: Optional["DataBundle"]
     With ``data`` its facts (classes, channels, image size, normalisation) build the network; without,
     they are read off the weights, and the image size is the one whose shapes fit.
     """
-    from trainables.models import build_model
+    from trainables.models import build_from_config
 
     if data is not None:
         facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "mean": data.mean,
@@ -246,8 +246,8 @@ def build_classifier(cfg: "RunConfig", state: dict, data: Optional["DataBundle"]
         sizes = tuple(dict.fromkeys(s for s in (cfg.data.image_size, *_IMAGE_SIZES) if s))
     error = ""
     for size in sizes:
-        model = build_model(cfg.model.name, facts["num_classes"], facts["in_channels"], facts["mean"], facts["std"],
-                            cfg.model.width, size)
+        model = build_from_config(cfg.model, facts["num_classes"], facts["in_channels"], facts["mean"], facts["std"],
+                                  size)
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
