@@ -188,8 +188,12 @@ class EvalConfig(_Strict):
     )
     energy_trace: bool = Field(True, description="Trace ΔE of the training attack every epoch.")
     trace_every: int = Field(1, ge=1, description="Trace every k-th training batch (1: all).")
-    val_pgd_steps: int = Field(10, ge=1)
+    val_pgd_steps: Optional[int] = Field(None, ge=1, description="None: the dataset's reference evaluation "
+                                         "(trainables/eval_defaults.py: MNIST-like 50, others 10).")
     val_restarts: int = Field(1, ge=1)
+    pgd_alpha: Optional[float] = Field(
+        None, gt=0, description="Step of the validation, probe and test PGD in 1/255 units; None: the dataset's "
+        "reference evaluation (MNIST-like 2.55 = 0.01, others ε/4).")
     probe_size: int = Field(256, ge=1, description="Fixed training batch for the CO probe.")
     probe_pgd_steps: int = Field(10, ge=1)
     final: bool = True
@@ -206,10 +210,20 @@ class EvalConfig(_Strict):
     batch_size: int = Field(256, ge=1)
 
 
+class Reference(_Strict):
+    """A published result a run config claims to reproduce (recipes in search_spaces/recipes/): where it
+    comes from and the figures, keyed by the metric names this platform reports (fractions, not percent)."""
+
+    source: str = Field(..., description="Paper / repository / file the recipe and its figures come from.")
+    figures: dict[str, float] = Field(default_factory=dict, description="e.g. test/last/pgd50x10_acc: 0.4606")
+    note: str = ""
+
+
 class RunConfig(_Strict):
     """One training run: everything needed to reproduce it."""
 
     name: str = "run"
+    reference: Optional[Reference] = Field(None, description="The published result this run reproduces, if any.")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
@@ -248,15 +262,20 @@ class RunConfig(_Strict):
 
     def resolved(self) -> "RunConfig":  # noqa: D401
         """A copy with every "None means the default" choice that depends on other fields filled in
-        (evaluation radius and norm, the training attack's BatchNorm mode, the optimizer's defaults): what is
-        logged as parameters."""
+        (evaluation radius, norm and PGD step, the training attack's BatchNorm mode, the optimizer's
+        defaults): what is used and what is logged as parameters."""
         from trainables.methods import METHODS
 
+        from trainables import eval_defaults
         from trainables.optimizers import resolve
 
         out = self.model_copy(deep=True)
         out.eval.epsilon, out.eval.norm = self.eval_epsilon, self.eval_norm
         out.optim = resolve(self.optim)
+        ev = eval_defaults.for_dataset(self.data.name)
+        out.eval.val_pgd_steps = self.eval.val_pgd_steps or ev.steps
+        per_dataset = ev.alpha if self.eval_norm == "linf" else None  # the references' steps are L∞ steps
+        out.eval.pgd_alpha = self.eval.pgd_alpha or per_dataset or self.eval_epsilon / 4
         if out.method.attack_bn_mode is None:
             out.method.attack_bn_mode = METHODS.get(self.method.name).attack_bn
         return out

@@ -51,8 +51,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), o)
         self.schedule = build_schedule(cfg.schedule, o.lr, cfg.epochs)
         self.method = build_method(cfg.method, cfg.der, self.rt.autocast)
-        ev = cfg.eval
+        ev = cfg.resolved().eval
         self.eval_autocast = contextlib.nullcontext if ev.precision == "fp32" else self.rt.autocast
+        self.eval_alpha = ev.pgd_alpha
         self.val_attack = self.eval_pgd(ev.val_pgd_steps, ev.val_restarts)
         self.probe_attack = self.eval_pgd(ev.probe_pgd_steps, 1)
         self.epoch = 0  # epochs completed
@@ -62,10 +63,11 @@ class Trainer:
 
     def eval_pgd(self, steps: int, restarts: int):
         """A PGD evaluator at the evaluation radius and norm (``eval.epsilon``/``eval.norm``, default the
-        training attack's), step ε/4, eval-mode BatchNorm, early stop per sample, evaluation precision."""
+        training attack's), the dataset's reference step (``eval.pgd_alpha``), eval-mode BatchNorm, early stop
+        per sample, evaluation precision."""
         cfg = self.cfg
-        return build_attack("pgd", cfg.eval_epsilon, steps=steps, restarts=restarts, norm=cfg.eval_norm, bn="eval",
-                            early_stop=True, autocast=self.eval_autocast)
+        return build_attack("pgd", cfg.eval_epsilon, self.eval_alpha, steps=steps, restarts=restarts,
+                            norm=cfg.eval_norm, bn="eval", early_stop=True, autocast=self.eval_autocast)
 
     # ---------------------------------------------------------------- training
     def epochs(self) -> Iterator[R.EpochRecord]:

@@ -24,7 +24,8 @@ def _trainer(data_root, **over) -> Trainer:
 
 
 def test_validation_and_test_attacks_run_at_the_evaluation_radius(data_root):
-    """Trained at ε = 76.5/255, evaluated at 25.5/255: the readings equal a reference PGD at 25.5/255."""
+    """Trained at ε = 76.5/255, evaluated at 25.5/255: the readings equal a reference PGD at 25.5/255 (step 0.01,
+    the MNIST evaluation step of fast_adversarial, trainables/eval_defaults.py)."""
     t = _trainer(data_root, method__epsilon=76.5, eval__epsilon=25.5, eval__val_pgd_steps=5,
                  eval__test_pgd=[[5, 1]], data__val_size=128)
     model = t.model.eval()
@@ -35,7 +36,7 @@ def test_validation_and_test_attacks_run_at_the_evaluation_radius(data_root):
     torch.manual_seed(7)
     ours = robust_accuracy(model, [(x, y)], t.val_attack)["adv_acc"]
     torch.manual_seed(7)
-    ref = pgd_accuracy(model, x, y, 0.1, 0.1 / 4, 5, 1)
+    ref = pgd_accuracy(model, x, y, 0.1, 0.01, 5, 1)  # MNIST: fast_adversarial's evaluation step 0.01
     assert ours == ref
     assert t.probe_attack.eps == t.val_attack.eps == 0.1
     assert t.cfg.resolved().eval.epsilon == 25.5 and t.cfg.resolved().method.epsilon == 76.5
@@ -48,7 +49,7 @@ def test_probe_trace_is_eval_mode_delta_energy_on_the_probe_batch(data_root):
     x, y = t.data.probe_batch(64)
     model = t.model.eval()
     torch.manual_seed(11)
-    delta = pgd_delta(model, x, y, 51 / 255, 51 / 255 / 4, 3, 1)
+    delta = pgd_delta(model, x, y, 51 / 255, 0.01, 3, 1)
     with torch.no_grad():
         d = -torch.logsumexp(model(x), 1) + torch.logsumexp(model(x + delta), 1)  # E(x) − E(x*)
     assert abs(out[R.energy_key("probe", "delta_mean")] - d.mean().item()) < 1e-5
