@@ -8,7 +8,8 @@ from dashboards import style
 from dashboards.data import StudyData, finite
 from trainables import records as R
 
-HEADLINE = (R.VAL_PGD_ACC, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN, R.BEST_VAL_PGD)
+HEADLINE = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
+            R.BEST_VAL_PGD)
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
 SORT_JS = """

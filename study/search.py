@@ -108,7 +108,8 @@ class StudySearch(OptunaSearch):
         self._completed_trials.add(group)
 
 
-SUMMARY_KEYS = (R.VAL_PGD_ACC, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN, R.BEST_VAL_PGD, R.BEST_EPOCH)
+SUMMARY_KEYS = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
+                R.VAL_MASKED, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD, R.BEST_EPOCH)
 
 
 def summarize(results: list[dict], metrics: list[str]) -> dict[str, float]:

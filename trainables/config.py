@@ -170,6 +170,24 @@ class ScheduleConfig(_Strict):
         return v
 
 
+class MaskingCheck(_Strict):
+    """A per-epoch check that the validation reading is not fooled by gradient masking (issue 14).
+
+    On the first ``n`` validation images a stronger attack (PGD, ``steps`` × ``restarts``, same radius and
+    step) runs after the validation attack; a sample counts as robust only if neither broke it.
+    ``val/masking_gap`` = the validation attack's accuracy on those images minus that combined one, and
+    ``val/robust_acc`` = ``val/pgd_acc`` − ``val/masking_gap``: what model selection, the stopping probe and
+    (by default) the search objective read. An epoch whose gap exceeds ``threshold`` is flagged
+    (``val/masked`` = 1). Defaults from bench/masking.py (bench/README.md).
+    """
+
+    n: int = Field(128, ge=0, description="Validation images checked per epoch (0: off).")
+    steps: Optional[int] = Field(None, ge=1, description="None: the validation attack's steps.")
+    restarts: int = Field(5, ge=1)
+    threshold: float = Field(0.05, gt=0, le=1, description="Gap (fraction of the images) above which an epoch "
+                             "is flagged as masked.")
+
+
 class EvalConfig(_Strict):
     """Per-epoch validation, CO probe, and the final test evaluation (method.md §7).
 
@@ -194,6 +212,7 @@ class EvalConfig(_Strict):
     pgd_alpha: Optional[float] = Field(
         None, gt=0, description="Step of the validation, probe and test PGD in 1/255 units; None: the dataset's "
         "reference evaluation (MNIST-like 2.55 = 0.01, others ε/4).")
+    masking: MaskingCheck = Field(default_factory=MaskingCheck)
     probe_size: int = Field(256, ge=1, description="Fixed training batch for the CO probe.")
     probe_pgd_steps: int = Field(10, ge=1)
     final: bool = True

@@ -28,13 +28,19 @@ def robust_accuracy(
     attack: Optional[Attack] = None,
     autocast: Callable[[], ContextManager] = contextlib.nullcontext,
     trace: Optional[EnergyTrace] = None,
-) -> dict[str, float]:
-    """Clean accuracy and, with an attack, adversarial accuracy; ΔE (eval mode) goes to ``trace``."""
+    keep_first: int = 0,
+) -> dict:
+    """Clean accuracy and, with an attack, adversarial accuracy; ΔE (eval mode) goes to ``trace``.
+
+    ``keep_first`` > 0 also returns, under ``"robust_mask"``, whether each of the first ``keep_first``
+    images withstood the attack (a bool tensor on the device), for a stronger follow-up on the same images.
+    """
     was_training = model.training
     model.eval()
     n = 0
     clean = torch.zeros((), dtype=torch.long)
     adv = torch.zeros((), dtype=torch.long)
+    kept: list[Tensor] = []
     try:
         for x, y in batches:
             logits = _logits(model, x, autocast)
@@ -42,7 +48,10 @@ def robust_accuracy(
             if attack is not None:
                 x_adv = attack(model, x, y).x_adv
                 logits_adv = _logits(model, x_adv, autocast)
-                adv = adv.to(x.device) + (logits_adv.argmax(1) == y).sum()
+                ok = logits_adv.argmax(1) == y
+                adv = adv.to(x.device) + ok.sum()
+                if n < keep_first:
+                    kept.append(ok[: keep_first - n])
                 if trace is not None:
                     trace.update(logits, logits_adv, y)
             n += y.numel()
@@ -51,4 +60,6 @@ def robust_accuracy(
     out = {"clean_acc": clean.item() / max(n, 1), "n": float(n)}
     if attack is not None:
         out["adv_acc"] = adv.item() / max(n, 1)
+        if keep_first:
+            out["robust_mask"] = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.bool)
     return out

@@ -18,7 +18,6 @@ from typing import Iterator, Optional
 import torch
 
 from trainables import checkpoint, records as R
-from trainables.attacks import build_attack
 from trainables.config import RunConfig
 from trainables.errors import CheckpointError
 from trainables.evaluate import robust_accuracy
@@ -28,6 +27,7 @@ from trainables.optimizers import build_optimizer, resolve as resolve_optim
 from trainables.runtime import Runtime, derive_seed, seed_all
 from trainables.schedules import build_schedule
 from trainables.trace import EnergyTrace
+from trainables.validation import Validator, eval_pgd
 
 STATE_FILE, BEST_FILE = "state.pt", "best.pt"
 FORMAT = 1
@@ -51,23 +51,14 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), o)
         self.schedule = build_schedule(cfg.schedule, o.lr, cfg.epochs)
         self.method = build_method(cfg.method, cfg.der, self.rt.autocast)
-        ev = cfg.resolved().eval
-        self.eval_autocast = contextlib.nullcontext if ev.precision == "fp32" else self.rt.autocast
-        self.eval_alpha = ev.pgd_alpha
-        self.val_attack = self.eval_pgd(ev.val_pgd_steps, ev.val_restarts)
-        self.probe_attack = self.eval_pgd(ev.probe_pgd_steps, 1)
+        self.eval_autocast = contextlib.nullcontext if cfg.eval.precision == "fp32" else self.rt.autocast
+        self.validator = Validator(cfg, self.data, self.eval_autocast)
         self.epoch = 0  # epochs completed
         self.best_epoch = 0
-        self.best_val_pgd = -math.inf
+        self.best_score = -math.inf  # val/robust_acc of the selected epoch
+        self.best_val_pgd = -math.inf  # val/pgd_acc of the selected epoch
+        self.best_masked = True  # whether the selected epoch was flagged by the masking check (none yet: True)
         self.best_state: Optional[dict] = None
-
-    def eval_pgd(self, steps: int, restarts: int):
-        """A PGD evaluator at the evaluation radius and norm (``eval.epsilon``/``eval.norm``, default the
-        training attack's), the dataset's reference step (``eval.pgd_alpha``), eval-mode BatchNorm, early stop
-        per sample, evaluation precision."""
-        cfg = self.cfg
-        return build_attack("pgd", cfg.eval_epsilon, self.eval_alpha, steps=steps, restarts=restarts,
-                            norm=cfg.eval_norm, bn="eval", early_stop=True, autocast=self.eval_autocast)
 
     # ---------------------------------------------------------------- training
     def epochs(self) -> Iterator[R.EpochRecord]:
@@ -119,34 +110,25 @@ class Trainer:
         metrics.update(self._validate())
         metrics[R.TIME_EPOCH] = time.perf_counter() - t0
         self.epoch += 1
-        self._update_best(metrics.get(R.VAL_PGD_ACC))
-        metrics[R.BEST_EPOCH], metrics[R.BEST_VAL_PGD] = float(self.best_epoch), self.best_val_pgd
+        self._update_best(metrics.get(R.VAL_ROBUST_ACC), metrics.get(R.VAL_PGD_ACC), bool(metrics.get(R.VAL_MASKED)))
+        metrics[R.BEST_EPOCH] = float(self.best_epoch)
+        metrics[R.BEST_VAL_PGD], metrics[R.BEST_VAL_ROBUST] = self.best_val_pgd, self.best_score
         return R.EpochRecord(self.epoch, metrics)
 
     def _validate(self) -> dict[str, float]:
-        cfg, out = self.cfg, {}
-        if self.data.num_val:
-            trace = EnergyTrace(seed=1)
-            r = robust_accuracy(self.net, self.data.val_batches(cfg.eval.batch_size), self.val_attack,
-                                self.eval_autocast, trace)
-            out[R.VAL_CLEAN_ACC], out[R.VAL_PGD_ACC] = r["clean_acc"], r["adv_acc"]
-            out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
-        probe = self.data.probe_batch(cfg.eval.probe_size)
-        trace = EnergyTrace(seed=2)
-        r = robust_accuracy(self.net, [probe], self.probe_attack, self.eval_autocast, trace)
-        out[R.PROBE_CLEAN_ACC], out[R.PROBE_PGD_ACC] = r["clean_acc"], r["adv_acc"]
-        # eval-mode ΔE on the same training images every epoch: comparable across runs and epochs
-        out.update({R.energy_key("probe", k): v for k, v in trace.summary().items()})
-        return out
+        return self.validator(self.net)
 
-    def _update_best(self, val_pgd: Optional[float]) -> None:
-        """Select on validation PGD accuracy (never on test); without a validation split, the last epoch."""
-        score = val_pgd if val_pgd is not None and math.isfinite(val_pgd) else None
+    def _update_best(self, score: Optional[float], val_pgd: Optional[float], masked: bool = False) -> None:
+        """Select on the masking-checked validation reading ``val/robust_acc`` (never on test), never an epoch
+        the masking check flagged while an unflagged one exists; without a validation split, the last epoch."""
+        score = score if score is not None and math.isfinite(score) else None
         if score is None and self.data.num_val:
             return
-        if score is None or score > self.best_val_pgd:
-            self.best_epoch = self.epoch
-            self.best_val_pgd = score if score is not None else self.best_val_pgd
+        if score is None or (self.best_masked and not masked) or (
+                score > self.best_score and masked <= self.best_masked):
+            self.best_epoch, self.best_masked = self.epoch, masked
+            if score is not None:
+                self.best_score, self.best_val_pgd = score, val_pgd
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
 
     # ---------------------------------------------------------------- state
@@ -154,7 +136,8 @@ class Trainer:
         return {
             "format": FORMAT, "epoch": self.epoch, "config_json": self.cfg.model_dump_json(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "best": {"epoch": self.best_epoch, "val_pgd_acc": self.best_val_pgd},
+            "best": {"epoch": self.best_epoch, "score": self.best_score, "val_pgd_acc": self.best_val_pgd,
+                     "masked": self.best_masked},
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -162,7 +145,8 @@ class Trainer:
         directory = Path(directory)
         checkpoint.save(self.state_dict(), directory / STATE_FILE)
         if self.best_state is not None:
-            checkpoint.save({"format": FORMAT, "epoch": self.best_epoch, "val_pgd_acc": self.best_val_pgd,
+            checkpoint.save({"format": FORMAT, "epoch": self.best_epoch, "val_robust_acc": self.best_score,
+                             "val_pgd_acc": self.best_val_pgd,
                              "config_json": self.cfg.model_dump_json(), "model": self.best_state},
                             directory / BEST_FILE)
         return directory
@@ -182,6 +166,8 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best"]["epoch"])
         self.best_val_pgd = float(state["best"]["val_pgd_acc"])
+        self.best_score = float(state["best"].get("score", self.best_val_pgd))
+        self.best_masked = bool(state["best"].get("masked", False))
         self.best_state = None
         if (directory / BEST_FILE).exists():
             self.best_state = checkpoint.load(directory / BEST_FILE)["model"]
@@ -214,7 +200,7 @@ class Trainer:
             out[R.test_key(which, "clean_acc")] = r["clean_acc"]
             for steps, restarts in cfg.eval.test_pgd:
                 seed_all(derive_seed(cfg.seed, "test", steps, restarts))
-                r = robust_accuracy(model, batches, self.eval_pgd(steps, restarts), self.eval_autocast)
+                r = robust_accuracy(model, batches, eval_pgd(cfg, steps, restarts, self.eval_autocast), self.eval_autocast)
                 out[R.test_key(which, f"pgd{steps}x{restarts}_acc")] = r["adv_acc"]
             if cfg.eval.autoattack:
                 n = cfg.eval.autoattack_n

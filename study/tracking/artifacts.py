@@ -9,7 +9,7 @@ from typing import Optional
 from trainables import records as R
 
 TRACE_KEYS = [R.EPOCH, R.LR, R.LOSS_METHOD, R.LOSS_DER, R.TRAIN_CLEAN_ACC, R.TRAIN_ADV_ACC, R.VAL_CLEAN_ACC,
-              R.VAL_PGD_ACC, R.PROBE_CLEAN_ACC, R.PROBE_PGD_ACC]
+              R.VAL_PGD_ACC, R.VAL_ROBUST_ACC, R.VAL_MASKING_GAP, R.VAL_MASKED, R.PROBE_CLEAN_ACC, R.PROBE_PGD_ACC]
 TRACE_KEYS += [R.energy_key(s, k) for s in R.TRACE_SPLITS for k in R.TRACE_STATS]
 
 
@@ -46,7 +46,8 @@ def plot(rows: list[dict], path: Path, stop_epoch: Optional[float] = None) -> Pa
     a1.axhline(0, color="grey", lw=0.5)
     a1.set_ylabel("ΔE = E(x) − E(x*)")
     a1.legend(fontsize=8)
-    for k, lab in ((R.VAL_PGD_ACC, "val PGD acc"), (R.PROBE_PGD_ACC, "probe PGD acc"), (R.VAL_CLEAN_ACC, "val clean")):
+    for k, lab in ((R.VAL_PGD_ACC, "val PGD acc"), (R.VAL_ROBUST_ACC, "val robust (masking-checked)"),
+                   (R.PROBE_PGD_ACC, "probe PGD acc"), (R.VAL_CLEAN_ACC, "val clean")):
         a2.plot(ep, [r.get(k) for r in rows], "o-", label=lab)
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy")

@@ -8,7 +8,8 @@ from study.tracking.common import client, find_run
 from trainables import records as R
 
 log = logging.getLogger(__name__)
-HEADLINE = (R.VAL_PGD_ACC, R.VAL_CLEAN_ACC, R.BEST_VAL_PGD, R.BEST_EPOCH)
+HEADLINE = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD,
+            R.BEST_EPOCH)
 
 
 def best_trial(storage_url: str, study_name: str, metric: str, mode: str):

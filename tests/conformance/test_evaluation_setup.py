@@ -34,11 +34,11 @@ def test_validation_and_test_attacks_run_at_the_evaluation_radius(data_root):
     from trainables.evaluate import robust_accuracy
 
     torch.manual_seed(7)
-    ours = robust_accuracy(model, [(x, y)], t.val_attack)["adv_acc"]
+    ours = robust_accuracy(model, [(x, y)], t.validator.val_attack)["adv_acc"]
     torch.manual_seed(7)
     ref = pgd_accuracy(model, x, y, 0.1, 0.01, 5, 1)  # MNIST: fast_adversarial's evaluation step 0.01
     assert ours == ref
-    assert t.probe_attack.eps == t.val_attack.eps == 0.1
+    assert t.validator.probe_attack.eps == t.validator.val_attack.eps == 0.1
     assert t.cfg.resolved().eval.epsilon == 25.5 and t.cfg.resolved().method.epsilon == 76.5
 
 

@@ -57,11 +57,16 @@ def test_evaluation_restores_train_mode(trained):
     assert t.model.training
 
 
-def test_best_selected_on_validation_pgd(trained):
+def test_best_selected_on_the_masking_checked_validation_reading(trained):
     t, recs = trained
-    best = max(recs, key=lambda r: r.metrics[R.VAL_PGD_ACC])
+    best = max(recs, key=lambda r: r.metrics[R.VAL_ROBUST_ACC])
+    assert recs[-1].metrics[R.BEST_VAL_ROBUST] == best.metrics[R.VAL_ROBUST_ACC]
     assert recs[-1].metrics[R.BEST_VAL_PGD] == best.metrics[R.VAL_PGD_ACC]
     assert t.best_epoch == best.epoch
+    for r in recs:
+        m = r.metrics
+        assert m[R.VAL_ROBUST_ACC] == pytest.approx(m[R.VAL_PGD_ACC] - m[R.VAL_MASKING_GAP])
+        assert 0 <= m[R.VAL_MASKING_GAP] <= m[R.VAL_PGD_ACC] and m[R.VAL_MASKED] in (0.0, 1.0)
 
 
 def test_resumed_run_reproduces_uninterrupted_records(data_root, tmp_path):

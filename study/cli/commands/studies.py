@@ -119,15 +119,24 @@ def status(
 def _table(name, study_status, rows, metrics=(R.VAL_PGD_ACC,)) -> None:
     """Params and headline metrics as columns; `study status --json` has everything."""
     params = list(dict.fromkeys(k for r in rows for k in r.params))
-    extra = () if any(m.startswith(R.GEN_PREFIX) for m in metrics) else (R.VAL_CLEAN_ACC, R.TRAIN_DELTA_MEAN)
+    extra = () if any(m.startswith(R.GEN_PREFIX) for m in metrics) else (R.VAL_CLEAN_ACC, R.VAL_MASKING_GAP,
+                                                                      R.TRAIN_DELTA_MEAN)
     shown = list(dict.fromkeys([*metrics, *extra]))
     t = Table(title=f"study {name} ({study_status})")
     for col in ("number", "state", "stop_reason", "epochs", *params, *shown):
         t.add_column(col, overflow="fold")
     for r in rows:
         t.add_row(str(r.number), r.state, r.stop_reason or "-", str(r.epochs or "-"),
-                  *(_fmt(r.params.get(p, "")) for p in params), *(_fmt(r.metrics.get(m, "")) for m in shown))
+                  *(_fmt(r.params.get(p, "")) for p in params), *(_metric(r.metrics, m) for m in shown))
     out.print(t)
+
+
+def _metric(metrics: dict, name: str) -> str:
+    """A metric cell; a masking gap past the trial's threshold is flagged (its last epoch had val/masked = 1)."""
+    text = _fmt(metrics.get(name, ""))
+    if name == R.VAL_MASKING_GAP and metrics.get(R.VAL_MASKED):
+        text += " MASKED"
+    return text
 
 
 def _fmt(v) -> str:

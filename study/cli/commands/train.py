@@ -45,7 +45,8 @@ def train(
     def line(rec: R.EpochRecord):
         m = rec.metrics
         parts = [f"epoch {rec.epoch:>3}/{cfg.epochs}", f"loss {m[R.LOSS_TOTAL]:.3f}", f"adv {m[R.TRAIN_ADV_ACC]:.3f}"]
-        for k, lab in ((R.VAL_CLEAN_ACC, "val clean"), (R.VAL_PGD_ACC, "val pgd"), (R.PROBE_PGD_ACC, "probe"),
+        for k, lab in ((R.VAL_CLEAN_ACC, "val clean"), (R.VAL_PGD_ACC, "val pgd"), (R.VAL_ROBUST_ACC, "val robust"),
+                       (R.VAL_MASKING_GAP, "masking gap"), (R.PROBE_PGD_ACC, "probe"),
                        (R.TRAIN_DELTA_MEAN, "ΔE"), (R.TIME_EPOCH, "s")):
             if k in m:
                 parts.append(f"{lab} {m[k]:.3f}")

@@ -1,0 +1,81 @@
+"""The per-epoch readings on held-out and fixed images (method.md §6-7): validation clean and PGD accuracy
+with eval-mode ΔE, the masking check, and the CO probe with its eval-mode ΔE.
+
+All of them run the model in eval mode, at the evaluation radius (``eval.epsilon``, default the training
+attack's), with the dataset's reference step (``trainables.eval_defaults``), per-sample early stop, in the
+evaluation precision. The masking check (``trainables.config.MaskingCheck``) reruns a stronger attack on
+the first ``n`` validation images: a sample counts as robust only if neither attack broke it, and
+``val/robust_acc`` = ``val/pgd_acc`` − (the share of those images only the stronger attack broke).
+"""
+from __future__ import annotations
+
+from typing import Callable, ContextManager
+
+import torch
+from torch import nn
+
+from trainables import records as R
+from trainables.attacks import Attack, build_attack
+from trainables.config import RunConfig
+from trainables.evaluate import robust_accuracy
+from trainables.trace import EnergyTrace
+
+
+def eval_pgd(cfg: RunConfig, steps: int, restarts: int, autocast: Callable[[], ContextManager]) -> Attack:
+    """A PGD evaluator for ``cfg``: evaluation radius and norm, the dataset's reference step, eval-mode BN,
+    early stop per sample."""
+    alpha = cfg.resolved().eval.pgd_alpha
+    return build_attack("pgd", cfg.eval_epsilon, alpha, steps=steps, restarts=restarts, norm=cfg.eval_norm,
+                        bn="eval", early_stop=True, autocast=autocast)
+
+
+class Validator:
+    """Everything measured after a training epoch but the training trace; ``__call__`` returns the metrics."""
+
+    def __init__(self, cfg: RunConfig, data, autocast: Callable[[], ContextManager]) -> None:
+        ev = cfg.resolved().eval
+        self.cfg, self.data, self.autocast = cfg, data, autocast
+        self.val_attack = eval_pgd(cfg, ev.val_pgd_steps, ev.val_restarts, autocast)
+        self.probe_attack = eval_pgd(cfg, ev.probe_pgd_steps, 1, autocast)
+        m = ev.masking
+        self.masking_n = min(m.n, data.num_val)
+        self.strong_attack = eval_pgd(cfg, m.steps or ev.val_pgd_steps, m.restarts, autocast) if self.masking_n else None
+        self.threshold = m.threshold
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.data.num_val:
+            out.update(self._validation(model))
+        out.update(self._probe(model))
+        return out
+
+    def _validation(self, model: nn.Module) -> dict[str, float]:
+        trace = EnergyTrace(seed=1)
+        r = robust_accuracy(model, self.data.val_batches(self.cfg.eval.batch_size), self.val_attack, self.autocast,
+                            trace, keep_first=self.masking_n)
+        out = {R.VAL_CLEAN_ACC: r["clean_acc"], R.VAL_PGD_ACC: r["adv_acc"]}
+        out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
+        gap = self._masking_gap(model, r["robust_mask"]) if self.masking_n else 0.0
+        out[R.VAL_ROBUST_ACC] = r["adv_acc"] - gap
+        if self.masking_n:
+            out[R.VAL_MASKING_GAP], out[R.VAL_MASKED] = gap, float(gap > self.threshold)
+        return out
+
+    def _masking_gap(self, model: nn.Module, weak_ok: torch.Tensor) -> float:
+        """Share of the first ``n`` validation images the validation attack left robust and the stronger one broke."""
+        n = weak_ok.numel()
+        x, y = next(iter(self.data.val_batches(n)))
+        x, y = x[:n][weak_ok], y[:n][weak_ok]
+        if not len(y):
+            return 0.0
+        r = robust_accuracy(model, [(x, y)], self.strong_attack, self.autocast)
+        return (1.0 - r["adv_acc"]) * len(y) / n
+
+    def _probe(self, model: nn.Module) -> dict[str, float]:
+        probe = self.data.probe_batch(self.cfg.eval.probe_size)
+        trace = EnergyTrace(seed=2)
+        r = robust_accuracy(model, [probe], self.probe_attack, self.autocast, trace)
+        out = {R.PROBE_CLEAN_ACC: r["clean_acc"], R.PROBE_PGD_ACC: r["adv_acc"]}
+        # eval-mode ΔE on the same training images every epoch: comparable across runs and epochs
+        out.update({R.energy_key("probe", k): v for k, v in trace.summary().items()})
+        return out
