@@ -7,6 +7,7 @@ name the status table uses. The tracebacks themselves are in the study's log fil
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -54,11 +55,24 @@ def _name(config: Optional[dict[str, Any]]) -> str:
     return f"{name} (seed {seed})" if seed else name
 
 
+def _config(result) -> dict[str, Any]:
+    """A result's trial config; a trial that failed before its first report has it only in params.json."""
+    from trainables.tune import TRIAL_NUMBER
+
+    if result.config and TRIAL_NUMBER in result.config:
+        return result.config
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/params.json") as f:
+            return json.loads(f.read())
+    except Exception:  # noqa: BLE001  (no name is better than no summary)
+        return {}
+
+
 def from_results(results) -> Failures:
     """Group the failed results of a Ray Tune ``ResultGrid`` (any iterable of results) by cause."""
     out = Failures()
     for result in results:
         out.trials += 1
         if result.error is not None:
-            out.causes.setdefault(cause_of(result.error), []).append(_name(result.config))
+            out.causes.setdefault(cause_of(result.error), []).append(_name(_config(result)))
     return out

@@ -65,8 +65,14 @@ def _route(logger: logging.Logger, path: Path, verbose: bool) -> None:
 
 
 def active() -> Optional[Path]:
-    """The log file ``to_file`` set up in this process, if any."""
+    """The log file ``to_file`` set up for the current command, if any."""
     return _active
+
+
+def new_command() -> None:
+    """A command starts without a log file of its own (``main`` may run several in one process, as tests do)."""
+    global _active
+    _active = None
 
 
 def cli_log() -> Path:

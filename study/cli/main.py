@@ -45,8 +45,10 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the full tr
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; bad input becomes one readable paragraph and exit code 2, an unexpected
     error one paragraph naming the log file (exit code 1)."""
+    from study import logs
     from study.cli.crash import debug_requested, report
 
+    logs.new_command()
     debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     try:
         return _run(argv)
