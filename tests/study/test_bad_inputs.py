@@ -111,6 +111,12 @@ DATA = {  # the pre-flight against the dataset's facts, before anything is recor
                                        ["small_cnn", "3x2x2", "data.image_size to 4"]),
     "images of two sizes": (imagefolder({"a": (8, 8), "b": (12, 10)}), ["share one size", "data.image_size"]),
     "non-square images": (imagefolder({"a": (8, 12), "b": (8, 12)}), ["3x8x12", "data.image_size to 12"]),
+    "train: val_size = the train set": (lambda e: ["train", e["variant"](set_("data/val_size", 60000), doc=e["run"])],
+                                        ["data.val_size=60000", "below 60,000"]),
+    "train: images too small for the model": (
+        lambda e: ["train", e["variant"](set_("data", {"name": "imagefolder", "val_size": 1, "root": str(
+            image_folder(e["tmp"] / "folder", {"a": (3, 3), "b": (3, 3)}))}), doc=e["run"])],
+        ["small_cnn", "3x3x3", "data.image_size to 4"]),
     "missing data offline": (spec(set_("run/data/root", "/nonexistent/empty-data")),
                              ["dataset 'mnist' not found", "STUDY_DATA_DIR"]),
 }
