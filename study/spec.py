@@ -208,11 +208,17 @@ SPEC_KEYS = "keys run, search, stopping, resources"
 
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a YAML spec; every failure is a ``UserError`` naming the file and field."""
-    from study.yamlio import load_model
+    from study.yamlio import read_mapping, validate
 
     if not Path(path).exists():
         raise UserError(f"spec file {path} does not exist; pass a YAML such as search_spaces/quickstart.yaml")
-    return load_model(path, StudySpec, "spec file", SPEC_KEYS)
+    raw = read_mapping(path, "spec file", SPEC_KEYS)
+    stray = set(raw) - set(StudySpec.model_fields)
+    if stray and stray <= set(RunConfig.model_fields):  # a run config (e.g. an exported one) given to `study run`
+        raise UserError(f"spec file {path} looks like a run config, not a study spec (its keys {', '.join(sorted(stray))} "
+                        f"belong under run:); train it once with `study train {path}`, or make it a spec: put those "
+                        f"keys under `run:` and add a `search:` block (see search_spaces/quickstart.yaml)")
+    return validate(raw, StudySpec, f"spec file {path}")
 
 
 def spec_from_text(text: str, where: str) -> StudySpec:

@@ -135,6 +135,8 @@ NAMES = {  # unknown keys, registry names, paths and metrics: "did you mean …?
                           ["distribution 'unifrom'", "did you mean 'uniform'?"]),
     "mode typo": (spec(set_("search/mode", "maxx")), ["search.mode", "did you mean 'max'?"]),
     "unknown stopping key": (spec(set_("stopping/delta_energy/treshold", 3)), ["treshold", "did you mean 'threshold'?"]),
+    "a run config given to study run": (lambda e: ["run", e["variant"](doc=e["run"])],
+                                        ["looks like a run config", "study train", "under `run:`"]),
     "train config typo": (lambda e: ["train", e["variant"](text="epochz: 3\n")], ["epochz", "did you mean 'epochs'?"]),
 }
 VALUES = {
