@@ -110,12 +110,17 @@ def folder_classifier(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("folder-clf")
     root = image_folder(tmp / "data", {"a": (8, 8), "b": (8, 8), "c": (8, 8)}, per_class=4)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STUDY_CACHE_DIR", str(tmp / "cache"))  # its decoded copy stays out of the session's cache
     cfg = RunConfig.model_validate({
         "name": "f", "data": {"name": "imagefolder", "root": str(root), "val_size": 0},
         "model": {"name": "small_cnn", "width": 4}, "method": {"name": "fgsm", "epsilon": 8},
         "schedule": {"name": "constant"}, "epochs": 1, "batch_size": 6, "threads": 1,
         "eval": {"final": False, "val_pgd_steps": 1, "probe_size": 4, "probe_pgd_steps": 1, "autoattack": False}})
-    fit(cfg, tmp / "run")
+    try:
+        fit(cfg, tmp / "run")
+    finally:
+        mp.undo()
     return tmp / "run" / "checkpoint", tmp
 
 
