@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Optional
 
 from sqlalchemy import DateTime, Integer, String, Text, create_engine, select
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from study.errors import UserError
 from study.urls import mask
+from trainables.suggest import did_you_mean
 
 CATALOG_FILE = "catalog.db"
 
@@ -43,6 +45,12 @@ class StudyRow(Base):
     ray_address: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     num_trials: Mapped[int] = mapped_column(Integer, default=0)
 
+    def spec(self):
+        """The study's spec as recorded (parsed by the same strict reader as a spec file)."""
+        from study.spec import spec_from_text
+
+        return spec_from_text(self.spec_yaml, f"the catalog's copy of study {self.name!r}")
+
 
 class Catalog:
     def __init__(self, workspace: Path) -> None:
@@ -57,7 +65,11 @@ class Catalog:
             raise UserError(f"no studies in workspace {workspace} (no {CATALOG_FILE}); pass --workspace DIR "
                             f"pointing at the folder you ran `study run` in")
         cat = cls(workspace)
-        Base.metadata.create_all(cat.engine)
+        try:
+            Base.metadata.create_all(cat.engine)
+        except DatabaseError as e:
+            raise UserError(f"{path} is not a readable study catalog ({str(e.orig).splitlines()[0]}); it is not an "
+                            f"SQLite file or it is damaged: pass the right --workspace, or move {path} aside") from None
         return cat
 
     def add(self, row: StudyRow) -> StudyRow:
@@ -74,8 +86,9 @@ class Catalog:
         with Session(self.engine, expire_on_commit=False) as s:
             row = s.get(StudyRow, name)
         if row is None:
-            known = ", ".join(r.name for r in self.all()) or "none"
-            raise UserError(f"no study named {name!r} in {self.path.parent} (known: {known})")
+            names = [r.name for r in self.all()]
+            raise UserError(f"no study named {name!r} in {self.path.parent}{did_you_mean(name, names)}; the studies "
+                            f"there: {', '.join(names) or 'none'} (`study list` shows them)")
         return row
 
     def exists(self, name: str) -> bool:

@@ -34,12 +34,13 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
 
 
 def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
-             verbose: bool = False, env: Optional[dict] = None) -> None:
-    """Connect to ``address`` or start a local Ray with this machine's CPUs (dashboard off)."""
+             verbose: bool = False, env: Optional[dict] = None) -> bool:
+    """Connect to ``address`` or start a local Ray with this machine's CPUs (dashboard off).
+    Returns False when Ray was already initialised in this process (nothing done)."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     common = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.WARNING,
                   configure_logging=True)
     if env:
@@ -54,9 +55,10 @@ def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus:
             raise UserError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]}. If the cluster "
                             f"uses token authentication (Ray's default), give this machine its token "
                             f"(~/.ray/auth_token or RAY_AUTH_TOKEN) and set RAY_AUTH_MODE=token") from None
-        return
+        return True
     ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
              object_store_memory=_object_store_bytes(), **common)
+    return True
 
 
 def prepare_join(address: str) -> None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
+from study import logs
 from study.catalog import Catalog, StudyRow
 from study.errors import UserError
+from study.failures import Failures
 from study.kinds import KINDS
 from study.options import StudyOptions
 from study.spec import StudySpec
@@ -31,6 +33,8 @@ class StudyOutcome:
     experiment_path: str
     num_errors: int
     reconciled: int
+    failures: Failures = field(default_factory=Failures)
+    log_file: Optional[Path] = None
 
 
 def smoke(spec: StudySpec) -> StudySpec:
@@ -85,15 +89,12 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
     """Start a new study (validated inputs only; see ``study.options``)."""
     from ray import tune
 
-    from study.cluster import init_ray
     from study.tracking import Tracking
 
-    KINDS[spec.kind].preflight(spec, local=not opts.ray_address)  # bad inputs fail before anything is recorded
+    _preflight(spec, name, opts)  # bad inputs fail before anything is recorded
     opts.workspace.mkdir(parents=True, exist_ok=True)
+    logs.to_file(logs.log_path(opts.workspace, name), opts.verbose)  # library output and tracebacks (Ray's too)
     catalog = Catalog.open(opts.workspace, create=True)
-    if catalog.exists(name):
-        raise UserError(f"study {name!r} already exists in {opts.workspace}; continue it with `study resume {name}` "
-                        f"or choose another --name")
     experiment_path = _join(opts.storage_path, name)
     tracking = Tracking.start(opts, name, spec) if opts.mlflow_uri else None
     catalog.add(StudyRow(
@@ -103,7 +104,6 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
         ray_address=opts.ray_address, num_trials=spec.search.num_samples * spec.search.seeds,
     ))
     searcher, scheduler, callbacks, param_space = _build_tuner_parts(spec, name, opts, tracking)
-    init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose, tracking.worker_env() if tracking else None)
     tuner = tune.Tuner(
         _trainable(spec),
         param_space=param_space,
@@ -120,6 +120,33 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
     return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
 
 
+def _preflight(spec: StudySpec, name: str, opts: StudyOptions) -> None:
+    """Everything that can be refused before the study is recorded (study.preflight), Ray started on the way."""
+    import ray
+
+    from study.catalog import CATALOG_FILE
+    from study.cluster import init_ray
+    from study.preflight import check_cluster, check_request, local_node
+    from study.tracking.driver import worker_env
+
+    local = not opts.ray_address
+    check_request(spec)
+    if local and not ray.is_initialized():  # refuse in seconds, before a local Ray is even started
+        check_cluster(spec, local, [local_node(opts.num_cpus, opts.num_gpus)])
+    KINDS[spec.kind].preflight(spec, local=local)
+    if (opts.workspace / CATALOG_FILE).is_file() and Catalog.open(opts.workspace).exists(name):
+        raise UserError(f"study {name!r} already exists in {opts.workspace}; continue it with `study resume {name}` "
+                        f"or choose another --name")
+    started = init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose,
+                       worker_env(opts.mlflow_uri) if opts.mlflow_uri else None)
+    try:
+        check_cluster(spec, local)
+    except UserError:
+        if started:
+            ray.shutdown()
+        raise
+
+
 def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = None,
                  mlflow_uri: Optional[str] = None) -> StudyOutcome:
     """Continue an interrupted study: unfinished trials resume from their checkpoints."""
@@ -134,19 +161,23 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
         opts.mlflow_uri = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri")
     opts.storage_path = row.storage_path
     opts.ray_address = opts.ray_address or row.ray_address
-    spec = StudySpec.model_validate(yaml.safe_load(row.spec_yaml))
+    spec = row.spec()
     experiment_path = _join(row.storage_path, name)
     if not tune.Tuner.can_restore(experiment_path):
         raise UserError(f"study {name!r} has no Ray Tune experiment state at {experiment_path} to resume "
                         f"(was it started with another --storage-path?)")
-    from study.tracking import Tracking
-
-    tracking = Tracking.reopen(opts.mlflow_uri, name, row.mlflow_parent_run_id) if row.mlflow_parent_run_id else None
+    from study.preflight import check_cluster
     from study.storage import register_url
+    from study.tracking import Tracking
+    from study.tracking.driver import worker_env
 
+    init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose,
+             worker_env(opts.mlflow_uri) if opts.mlflow_uri else None)
+    check_cluster(spec, local=not opts.ray_address)
+    logs.to_file(logs.log_path(opts.workspace, name), opts.verbose)
+    tracking = Tracking.reopen(opts.mlflow_uri, name, row.mlflow_parent_run_id) if row.mlflow_parent_run_id else None
     register_url(opts.optuna_storage)  # Ray's pickled searcher holds the masked URL
     catalog.update(name, status="running")
-    init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose, tracking.worker_env() if tracking else None)
     tuner = tune.Tuner.restore(experiment_path, trainable=_trainable(spec), resume_unfinished=True,
                                resume_errored=False)
     return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
@@ -154,21 +185,23 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
 
 def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_path: str, spec: StudySpec,
             tracking=None) -> StudyOutcome:
+    from study.failures import from_results
     from study.search import reconcile
 
-    status = "interrupted"
+    status, failures = "interrupted", Failures()
     try:
         grid = tuner.fit()
-        status = "finished"
-        errors = len(grid.errors)
+        failures = from_results(grid)
+        status = "failed" if failures.all_failed else "finished"
     finally:
-        reconciled = reconcile(_storage(opts.optuna_storage), name) if status == "finished" else 0
+        reconciled = reconcile(_storage(opts.optuna_storage), name) if status != "interrupted" else 0
         catalog.update(name, status=status)
         if tracking is not None:
             if status == "finished" and KINDS[spec.kind].registers_model:
                 tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
-            tracking.finish("FINISHED" if status == "finished" else "KILLED")
-    return StudyOutcome(name, experiment_path, errors, reconciled)
+            tracking.finish({"finished": "FINISHED", "failed": "FAILED"}.get(status, "KILLED"))
+    return StudyOutcome(name, experiment_path, failures.failed, reconciled, failures,
+                        logs.log_path(opts.workspace, name))
 
 
 def _join(base: str, name: str) -> str:

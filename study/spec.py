@@ -12,10 +12,23 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from study.errors import UserError
 from study.kinds import KINDS
+from study.wording import one_line, show
 from trainables import records as R
 from trainables.config import RunConfig, with_overrides
 from trainables.generation.config import GenerationConfig
 from trainables.strict import Strict as _Strict
+from trainables.strict import non_finite
+from trainables.suggest import did_you_mean
+
+
+def check_study_name(name: str) -> str:
+    """A study name names folders, an MLflow experiment and an Optuna study: keep it plain."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise ValueError(f"study name {name!r} must be letters, digits, '_', '-' or '.' (at most 100, starting with "
+                         f"a letter or digit; no spaces or '/')")
+    return name
 
 
 class Uniform(_Strict):
@@ -62,6 +75,10 @@ class Choice(_Strict):
     def _non_empty(cls, v):
         if not v:
             raise ValueError("choice needs at least one value")
+        bad = non_finite(v)
+        if bad:
+            raise ValueError(f"item {bad} is not a finite number (infinity and NaN are not allowed); list finite "
+                             f"values only")
         return v
 
 
@@ -151,7 +168,7 @@ class ResourcesSpec(_Strict):
 
 
 class StudySpec(_Strict):
-    name: str = Field("study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    name: str = "study"
     description: str = ""
     kind: Literal["train", "generate"] = Field("train", description="train: searches training runs; "
                                                "generate: searches generation knobs on a fixed classifier.")
@@ -161,35 +178,51 @@ class StudySpec(_Strict):
     stopping: StoppingSpec = Field(default_factory=StoppingSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_study_name(v)
+
     @model_validator(mode="after")
     def _parameters_fit_the_config(self):
         kind = KINDS[self.kind]
         base = kind.base(self)
         for m in self.search.metrics:
             if not kind.known_metric(m):
-                raise ValueError(f"unknown metric {m!r} for a {self.kind} study; use {kind.metric_hint}")
+                raise ValueError(f"unknown metric {m!r} for a {self.kind} study{did_you_mean(m, kind.metric_names())}; "
+                                 f"use {kind.metric_hint}")
         for path, dist in self.search.parameters.items():
             samples = dist.values if isinstance(dist, Choice) else [dist.low, dist.high]
             for value in samples:
                 try:
                     with_overrides(base, {path: value})
                 except (KeyError, ValidationError, ValueError) as e:
-                    raise ValueError(f"search parameter {path!r} with value {value!r} does not fit the "
-                                     f"{kind.label}: {_short(e)}") from None
+                    raise ValueError(f"search parameter {path!r} with value {show(value)} does not fit the "
+                                     f"{kind.label}: {one_line(e, type(base))}") from None
         kind.check(self)
         return self
 
 
-def _short(e: Exception) -> str:
-    if isinstance(e, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-    return str(e)
+SPEC_KEYS = "keys run, search, stopping, resources"
 
 
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a YAML spec; every failure is a ``UserError`` naming the file and field."""
-    from study.yamlio import load_model
+    from study.yamlio import read_mapping, validate
 
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise UserError(f"spec file {path} does not exist; pass a YAML such as search_spaces/quickstart.yaml")
-    return load_model(path, StudySpec, "spec file", "keys run, search, stopping, resources")
+    raw = read_mapping(path, "spec file", SPEC_KEYS)
+    stray = set(raw) - set(StudySpec.model_fields)
+    if stray and stray <= set(RunConfig.model_fields):  # a run config (e.g. an exported one) given to `study run`
+        raise UserError(f"spec file {path} looks like a run config, not a study spec (its keys {', '.join(sorted(stray))} "
+                        f"belong under run:); train it once with `study train {path}`, or make it a spec: put those "
+                        f"keys under `run:` and add a `search:` block (see search_spaces/quickstart.yaml)")
+    return validate(raw, StudySpec, f"spec file {path}")
+
+
+def spec_from_text(text: str, where: str) -> StudySpec:
+    """A spec the platform stored itself (the catalog's copy), through the same strict parser."""
+    from study.yamlio import parse_text, validate
+
+    return validate(parse_text(text, where, SPEC_KEYS), StudySpec, where)

@@ -18,10 +18,10 @@ def with_overrides(cfg: M, overrides: dict[str, object]) -> M:
         node, keys = data, path.split(".")
         for k in keys[:-1]:
             if not isinstance(node.get(k), dict):
-                raise KeyError(f"{path!r} is not a field of the {what} (no section {k!r})")
+                raise KeyError(f"{path!r} is not a field of the {what} (no section {k!r}){_suggest(path, data)}")
             node = node[k]
         if keys[-1] not in node:
-            raise KeyError(f"{path!r} is not a field of the {what}")
+            raise KeyError(f"{path!r} is not a field of the {what}{_suggest(path, data)}")
         node[keys[-1]] = value
     return type(cfg).model_validate(data)
 
@@ -31,6 +31,19 @@ def resolve_trial(cls: type[M], base: dict, config: dict[str, object], seed_inde
     top-level fields such as ``epochs``) plus the seed offset of its seed index."""
     cfg = with_overrides(cls.model_validate(base), {k: v for k, v in config.items() if "." in k or k in cls.model_fields})
     return cfg.model_copy(update={"seed": cfg.seed + int(seed_index)})
+
+
+def _suggest(path: str, data: dict) -> str:
+    """A 'did you mean' hint over every dotted field path of the config."""
+    from trainables.suggest import did_you_mean
+
+    def paths(node: dict, prefix: str = ""):
+        for k, v in node.items():
+            yield prefix + k
+            if isinstance(v, dict):
+                yield from paths(v, f"{prefix}{k}.")
+
+    return did_you_mean(path, paths(data))
 
 
 _CONFIG_NAMES = {"RunConfig": "run config", "GenerationConfig": "generation config"}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Generic, Iterator, TypeVar
 
+from trainables.suggest import did_you_mean
+
 T = TypeVar("T")
 
 
@@ -37,7 +39,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; allowed: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())}; allowed: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

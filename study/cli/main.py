@@ -6,6 +6,7 @@ import sys
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from study import __version__
 
@@ -35,14 +36,27 @@ def _register_subcommands() -> None:
     from study.cli import commands  # noqa: F401  (each module adds its commands to `app`)
 
 
-def _format_validation_error(exc) -> str:
-    from study.yamlio import format_validation
-
-    return "invalid configuration:\n" + format_validation(exc)
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an unexpected error "
+                                        "(allowed anywhere on the command line; also STUDY_DEBUG=1).")) -> None:
+    """Hyperparameter studies of adversarial training seen through energy-based models."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app and turn bad input into one readable paragraph and exit code 2."""
+    """Entry point: run the app; bad input becomes one readable paragraph and exit code 2, an unexpected
+    error one paragraph naming the log file (exit code 1)."""
+    from study import logs
+    from study.cli.crash import debug_requested, report
+
+    logs.new_command()
+    debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return _run(argv)
+    except Exception as e:  # noqa: BLE001  (anything not known to be bad input)
+        return report(e, argv, debug, err)
+
+
+def _run(argv: list[str]) -> int:
     from pydantic import ValidationError
 
     from trainables.errors import InputError
@@ -64,12 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         return int(getattr(e, "exit_code", 2) or 2)
     except ValidationError as e:
-        err.print(f"[red]error:[/red] {_format_validation_error(e)}")
+        from study.wording import format_validation
+
+        err.print(f"[red]error:[/red] {escape('invalid configuration:' + chr(10) + format_validation(e))}")
         return 2
     except (InputError, UnknownNameError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         return 2
 
 
 def entry() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -25,8 +25,11 @@ class StudyKind(ABC):
         """The config the search parameters override and trial seeds count from (ValueError if missing)."""
 
     @abstractmethod
+    def metric_names(self) -> set[str]:
+        """The metrics a trial of this kind reports (a search may optimise them)."""
+
     def known_metric(self, name: str) -> bool:
-        """Whether a trial of this kind reports ``name``."""
+        return name in self.metric_names()
 
     def check(self, spec: StudySpec) -> None:
         """Kind-specific spec validation after the generic checks (ValueError)."""

@@ -23,12 +23,13 @@ class GenerateKind(StudyKind):
             raise ValueError("kind 'generate' needs a generation block with the classifier's checkpoint")
         return spec.generation.config
 
-    def known_metric(self, name: str) -> bool:
-        return name in (R.GEN_FID, R.GEN_KID, R.GEN_ISC)
+    def metric_names(self) -> set[str]:
+        return {R.GEN_FID, R.GEN_KID, R.GEN_ISC}
 
     def preflight(self, spec: StudySpec, local: bool) -> None:
         """The classifier must be a readable checkpoint of ours and (on this machine) the feature-extractor
         weights usable; paths become absolute because Ray workers run in their trial folders."""
+        from study.preflight import check_classifier
         from trainables.generation.metrics import check_setup
         from trainables.generation.run import read_checkpoint
 
@@ -36,9 +37,10 @@ class GenerateKind(StudyKind):
         g.checkpoint = str(Path(g.checkpoint).expanduser().absolute())
         if g.data_root:
             g.data_root = str(Path(g.data_root).expanduser().absolute())
-        read_checkpoint(g.checkpoint)  # CheckpointError (exit 2) names the file and what is wrong
-        if local:  # on a cluster the weights live on the workers, not necessarily here
+        run_cfg, state, _ = read_checkpoint(g.checkpoint)  # CheckpointError (exit 2) names the file and the fault
+        if local:  # on a cluster the weights and data live on the workers, not necessarily here
             check_setup(g.config.metrics)  # missing Inception weights offline: InputError saying how to supply them
+        check_classifier(run_cfg, state, g.data_root, local)
 
     def shrink(self, spec: StudySpec) -> None:  # 100 samples against 1,000 reference images
         g = spec.generation.config

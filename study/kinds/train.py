@@ -20,11 +20,10 @@ class TrainKind(StudyKind):
     def base(self, spec: StudySpec):
         return spec.run
 
-    def known_metric(self, name: str) -> bool:
+    def metric_names(self) -> set[str]:
         per_epoch = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and "/" in v
                      and not v.startswith(R.GEN_PREFIX)}
-        energy = {R.energy_key(s, k) for s in R.TRACE_SPLITS for k in R.TRACE_STATS}
-        return name in per_epoch | energy
+        return per_epoch | {R.energy_key(s, k) for s in R.TRACE_SPLITS for k in R.TRACE_STATS}
 
     def check(self, spec: StudySpec) -> None:
         if spec.search.parameters and not spec.run.data.val_size and any(
@@ -33,10 +32,11 @@ class TrainKind(StudyKind):
         _check_evaluation_radius(spec)
 
     def preflight(self, spec: StudySpec, local: bool) -> None:
-        if local:  # on a cluster the data lives on the workers, not necessarily here
-            from trainables.data import check_available
+        """Every run config of the search against its data (on a cluster the data may live on the workers only:
+        then only what the dataset's published facts tell)."""
+        from study.preflight import check_runs
 
-            check_available(spec.run.data)
+        check_runs(spec, local)
 
     def shrink(self, spec: StudySpec) -> None:
         run = spec.run

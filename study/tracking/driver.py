@@ -44,6 +44,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def worker_env(uri: str) -> dict[str, str]:
+    """Environment for Ray workers: how a URI with a password reaches them without entering configs."""
+    return {URI_ENV: uri} if has_password(uri) else {}
+
+
 def _expose_uri(uri: str) -> None:
     """Driver-side callbacks hold the masked URI; they find the real one here (never in a file)."""
     if has_password(uri):
@@ -85,8 +90,7 @@ class Tracking:
         return cls(uri, run.info.experiment_id, parent_run_id, name)
 
     def worker_env(self) -> dict[str, str]:
-        """Environment for Ray workers: how a URI with a password reaches them without entering configs."""
-        return {URI_ENV: self.uri} if has_password(self.uri) else {}
+        return worker_env(self.uri)
 
     def sink_spec(self) -> dict:
         return {"factory": SINK_FACTORY, "kwargs": {"tracking_uri": mask(self.uri), "experiment_id": self.experiment_id,

@@ -31,6 +31,21 @@ class DatasetArrays:
     source: Optional[Path] = None
 
 
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a dataset holds, known without decoding it: for the checks before any trial starts.
+
+    ``image_shape`` is (height, width) of every image as the model will see it.
+    """
+
+    name: str
+    num_train: int
+    num_test: int
+    num_classes: int
+    in_channels: int
+    image_shape: tuple[int, int]
+
+
 @dataclass
 class Location:
     """Where a dataset is looked for and whether it is there (for ``study data info`` and errors)."""
@@ -52,11 +67,13 @@ class DatasetSource(Protocol):
 
     def check(self, cfg: "DataConfig") -> None: ...
 
+    def facts(self, cfg: "DataConfig") -> DatasetFacts: ...
+
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
 
 from trainables.data import imagefolder, torchvision_sets  # noqa: E402,F401  (fill DATASETS)
-from trainables.data.bundle import DataBundle, build_data, check_available, load_arrays, locate  # noqa: E402
+from trainables.data.bundle import DataBundle, build_data, check_available, dataset_facts, load_arrays, locate  # noqa: E402,E501
 from trainables.data.loaders import DeviceLoader, TorchLoader  # noqa: E402
 from trainables.data.roots import cache_dir, resolve_root  # noqa: E402
 from trainables.data.split import SplitIndices, split_indices  # noqa: E402
@@ -66,6 +83,7 @@ __all__ = [
     "DATASETS",
     "DataBundle",
     "DatasetArrays",
+    "DatasetFacts",
     "DatasetSource",
     "DeviceLoader",
     "Location",
@@ -73,6 +91,7 @@ __all__ = [
     "TorchLoader",
     "build_data",
     "check_available",
+    "dataset_facts",
     "cache_dir",
     "load_arrays",
     "locate",

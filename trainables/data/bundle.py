@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import torch
 
-from trainables.data import DATASETS, DatasetArrays, Location
+from trainables.data import DATASETS, DatasetArrays, DatasetFacts, Location
 from trainables.data.loaders import Batch, DeviceLoader, TorchLoader, to_float
 from trainables.data.split import split_indices
 
@@ -29,6 +29,11 @@ def locate(cfg: "DataConfig") -> Location:
 def check_available(cfg: "DataConfig") -> None:
     """Fail fast, before a study starts, when the dataset is missing and cannot be downloaded."""
     DATASETS.get(cfg.name).check(cfg)
+
+
+def dataset_facts(cfg: "DataConfig") -> DatasetFacts:
+    """Sizes, classes and image shape of the dataset of ``cfg``, without decoding it."""
+    return DATASETS.get(cfg.name).facts(cfg)
 
 
 @dataclass

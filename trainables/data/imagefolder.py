@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 
-from trainables.data import DATASETS, DatasetArrays, Location
+from trainables.data import DATASETS, DatasetArrays, DatasetFacts, Location
+from trainables.data.facts import folder_facts
 from trainables.data.roots import DATA_ENV, cache_dir, path_key, resolve_root, root_source
 from trainables.errors import DatasetNotFoundError, InputError
 
@@ -79,6 +80,12 @@ class ImageFolder:
         root = resolve_root(cfg)
         self._require_splits(root, cfg)
         scan_folder(root)
+
+    def facts(self, cfg: "DataConfig") -> DatasetFacts:
+        """Counts and classes from the file listing, the image size from a few headers (nothing decoded)."""
+        root = resolve_root(cfg)
+        self._require_splits(root, cfg)
+        return folder_facts(scan_folder(root), cfg.image_size)
 
     def load(self, cfg: "DataConfig") -> DatasetArrays:
         root = resolve_root(cfg)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import torch
 
-from trainables.data import DATASETS, DatasetArrays, Location
+from trainables.data import DATASETS, DatasetArrays, DatasetFacts, Location
+from trainables.data.facts import published_facts
 from trainables.data.roots import DATA_ENV, cache_dir, is_writable, path_key, resolve_root, root_source
 from trainables.errors import DatasetNotFoundError, InputError
 
@@ -92,6 +93,10 @@ class TorchvisionSet:
             how = "in place" if dest == archive_dir else f"into the cache ({dest}) because {archive_dir} is read-only"
             return Location(self.name, searched, archive_dir, "archives", f"found archives; they will be extracted {how}", notes)
         return Location(self.name, searched, None, "missing", f"not found: no {self.expected}", notes)
+
+    def facts(self, cfg: "DataConfig") -> DatasetFacts:
+        """The published sizes and shape, known without the files (checked before a study starts)."""
+        return published_facts(self.name, self.in_channels, self.image_size, cfg)
 
     # ----- loading --------------------------------------------------------------------------
 

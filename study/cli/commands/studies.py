@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from study.cli.commands.common import Workspace, workspace_path
+from study.cli.commands.common import Workspace, finite_at_least, workspace_path
 from study.cli.main import app
 from study.kinds import KINDS
 from trainables import records as R
@@ -28,8 +28,10 @@ def run(
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI, or 'none'."),
     num_samples: Optional[int] = typer.Option(None, "--num-samples", min=1, help="Configurations to try."),
     max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Trials at once."),
-    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", min=0.5, help="Local Ray: logical CPUs."),
-    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", min=0, help="Local Ray: logical GPUs."),
+    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", callback=finite_at_least(0.5),
+                                             help="Local Ray: logical CPUs."),
+    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", callback=finite_at_least(0),
+                                             help="Local Ray: logical GPUs."),
     smoke: bool = typer.Option(False, "--smoke", help="2 trials x 2 epochs on a tiny subset: a wiring check."),
     verbose: bool = typer.Option(False, "--verbose", help="Show Ray's worker logs."),
 ) -> None:
@@ -52,6 +54,7 @@ def run(
               f"{KINDS[spec.kind].describe(spec)}, workspace {opts.workspace}")
     outcome = run_study(spec, study_name, opts)
     _summary(opts.workspace, study_name, outcome)
+    _exit_if_all_failed(outcome)
 
 
 @app.command()
@@ -61,8 +64,8 @@ def resume(
     ray_address: Optional[str] = typer.Option(None, "--ray-address"),
     optuna_storage: Optional[str] = typer.Option(None, "--optuna-storage", help="Needed if its URL had a password."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="Needed if its URL had a password."),
-    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", min=0.5),
-    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", min=0),
+    num_cpus: Optional[float] = typer.Option(None, "--num-cpus", callback=finite_at_least(0.5)),
+    num_gpus: Optional[float] = typer.Option(None, "--num-gpus", callback=finite_at_least(0)),
     verbose: bool = typer.Option(False, "--verbose"),
 ) -> None:
     """Continue an interrupted study; unfinished trials resume from their last checkpoint."""
@@ -77,6 +80,7 @@ def resume(
     opts = StudyOptions(ws, "", None, "", address, num_cpus, num_gpus, verbose)
     outcome = resume_study(name, opts, optuna_storage, mlflow_uri)
     _summary(ws, name, outcome)
+    _exit_if_all_failed(outcome)
 
 
 @app.command("list")
@@ -109,11 +113,7 @@ def status(
     if as_json:
         print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
         return
-    import yaml
-
-    from study.spec import StudySpec
-
-    _table(name, row.status, rows, StudySpec.model_validate(yaml.safe_load(row.spec_yaml)).search.metrics)
+    _table(name, row.status, rows, row.spec().search.metrics)
 
 
 def _table(name, study_status, rows, metrics=(R.VAL_PGD_ACC,)) -> None:
@@ -144,24 +144,24 @@ def _fmt(v) -> str:
 
 
 def _check_name(name: str) -> None:
-    import re
-
     from study.errors import UserError
+    from study.spec import check_study_name
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        raise UserError(f"study name {name!r} must be letters, digits, '_', '-' or '.' (at most 100, no spaces or '/')")
+    try:
+        check_study_name(name)
+    except ValueError as e:
+        raise UserError(f"--name: {e}") from None
 
 
 def _summary(ws, name, outcome) -> None:
     import yaml
 
     from study.catalog import Catalog
-    from study.spec import StudySpec
     from study.status import trial_rows
 
     row = Catalog.open(ws).get(name)
     rows = trial_rows(row.optuna_storage, row.optuna_study) if "***" not in row.optuna_storage else []
-    spec = StudySpec.model_validate(yaml.safe_load(row.spec_yaml))
+    spec = row.spec()
     _table(name, row.status, rows, spec.search.metrics)
     if outcome.reconciled:
         out.print(f"[yellow]{outcome.reconciled} Optuna trial(s) left RUNNING by an earlier driver were marked FAIL[/]")
@@ -178,5 +178,26 @@ def _summary(ws, name, outcome) -> None:
         out.print("best config (the parts a study varies; `study export` writes it whole):")
         out.print(yaml.safe_dump(changed, sort_keys=False, default_flow_style=None).rstrip())
         out.print(f"export it: study export {name} --workspace {ws} --top 1")
-    elif rows:
+    elif rows and not outcome.failures.all_failed:
         out.print("[yellow]no trial completed: every trial was stopped or failed (see stop_reason)[/]")
+    _failures(ws, name, outcome)
+
+
+def _failures(ws, name, outcome) -> None:
+    """One line per distinct failure cause, with the trials it hit and where the tracebacks are."""
+    from rich.markup import escape
+
+    f = outcome.failures
+    if not f.failed:
+        return
+    head = "every trial failed" if f.all_failed else "some trials failed"
+    out.print(f"\n[red]{head}[/] ({f.failed} of {f.trials}):", soft_wrap=True)
+    for line in f.lines():
+        out.print(f"  {escape(line)}", soft_wrap=True)
+    out.print(f"full tracebacks: {outcome.log_file} and each failed trial's error.txt under "
+              f"{outcome.experiment_path}/", soft_wrap=True)
+
+
+def _exit_if_all_failed(outcome) -> None:
+    if outcome.failures.all_failed:
+        raise typer.Exit(1)

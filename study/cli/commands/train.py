@@ -34,9 +34,12 @@ def train(
     from trainables import records as R
     from trainables.fit import fit
 
+    from trainables.preflight import check_run
+
     cfg = load_run_config(config)
     if epochs:
         cfg = cfg.model_copy(update={"epochs": epochs})
+    check_run(cfg)  # the study pre-flight's data checks: sizes, classes, the model's input shape (exit 2)
     ws = workspace_path(workspace)
     run_dir = ws / "runs" / (name or cfg.name)
     out.print(f"training [bold]{cfg.name}[/]: {cfg.method.name} eps={cfg.method.epsilon}/255 "
