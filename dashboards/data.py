@@ -14,12 +14,13 @@ from typing import Any, Optional
 from trainables import records as R
 
 # Outcome of one run (a Ray trial) or one Optuna trial, in legend order.
-COMPLETED, DELTA_ENERGY, PROBE, NAN, ASHA = "completed", "delta_energy", "probe_collapse", "nan", "asha"
-PRUNED, FAILED, RUNNING = "pruned", "failed", "running"
-OUTCOMES = (COMPLETED, DELTA_ENERGY, PROBE, NAN, ASHA, PRUNED, FAILED, RUNNING)
+COMPLETED, PRUNED, FAILED, RUNNING = "completed", "pruned", "failed", "running"
+DELTA_ENERGY, PROBE, NAN, ASHA, DEGENERATE = R.STOP_DELTA_ENERGY, R.STOP_PROBE, R.STOP_NAN, R.STOP_ASHA, R.STOP_DEGENERATE
+OUTCOMES = (COMPLETED, DELTA_ENERGY, PROBE, DEGENERATE, NAN, ASHA, PRUNED, FAILED, RUNNING)
 OUTCOME_LABELS = {
     COMPLETED: "completed", DELTA_ENERGY: "stopped by ΔE", PROBE: "stopped by the probe", NAN: "NaN",
-    ASHA: "stopped by ASHA", PRUNED: "pruned (other)", FAILED: "failed", RUNNING: "running",
+    ASHA: "stopped by ASHA", DEGENERATE: "degenerate (constant classifier)", PRUNED: "pruned (other)",
+    FAILED: "failed", RUNNING: "running",
 }
 # Per-epoch metrics the report draws, read from each child run's MLflow history.
 HISTORY_KEYS = (R.TRAIN_DELTA_MEAN, R.PROBE_DELTA_MEAN, R.VAL_PGD_ACC)
@@ -100,7 +101,7 @@ def trial_outcome(state: str, reasons: list[Optional[str]]) -> str:
         return FAILED
     if state in ("RUNNING", "WAITING"):
         return RUNNING
-    for r in (NAN, DELTA_ENERGY, PROBE, ASHA):
+    for r in (NAN, DEGENERATE, DELTA_ENERGY, PROBE, ASHA):
         if r in reasons:
             return r
     return PRUNED

@@ -1,12 +1,12 @@
 """One look for every figure: outcome colours, per-study line dashes and marker symbols, layout defaults."""
 from __future__ import annotations
 
-from dashboards.data import (ASHA, COMPLETED, DELTA_ENERGY, FAILED, NAN, OUTCOME_LABELS, PROBE, PRUNED,
+from dashboards.data import (ASHA, COMPLETED, DEGENERATE, DELTA_ENERGY, FAILED, NAN, OUTCOME_LABELS, PROBE, PRUNED,
                              RUNNING)
 
 OUTCOME_COLOURS = {
     COMPLETED: "#2ca02c", DELTA_ENERGY: "#d62728", PROBE: "#ff7f0e", NAN: "#9467bd",
-    ASHA: "#1f77b4", PRUNED: "#8c564b", FAILED: "#7f7f7f", RUNNING: "#17becf",
+    ASHA: "#1f77b4", DEGENERATE: "#bcbd22", PRUNED: "#8c564b", FAILED: "#7f7f7f", RUNNING: "#17becf",
 }
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "star")

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from study.errors import UserError
 from study.kinds import KINDS
+from study.stopping.rules import DeltaEnergyDivergence, Degenerate, ProbeCollapse
 from study.wording import one_line, show
 from trainables import records as R
 from trainables.config import RunConfig, with_overrides
@@ -124,30 +125,6 @@ class GenerationStudy(_Strict):
     config: GenerationConfig = Field(default_factory=GenerationConfig)
 
 
-class DeltaEnergyRule(_Strict):
-    """method.md §6: stop when ΔE leaves its own recent history by a robust margin."""
-
-    # defaults: the rule with the best recall, then precision, on bench/co_study.py's 96 traces
-    # (bench/early_stopping.py Part A; figures in bench/README.md)
-    enabled: bool = True
-    metric: str = R.energy_key("train", "delta_p5")
-    grace_epochs: int = Field(1, ge=0, description="Never stop before this many epochs.")
-    window: int = Field(3, ge=2, description="Epochs of history the current value is compared with.")
-    threshold: float = Field(4.0, gt=0, description="k: stop when |x_t − median| > k · scale.")
-    min_scale: float = Field(0.1, gt=0, description="Floor of the scale (absolute, energy units).")
-    rel_scale: float = Field(0.1, ge=0, description="Floor of the scale relative to |median|.")
-
-
-class ProbeRule(_Strict):
-    """The classic CO probe: PGD accuracy on a fixed training batch drops by more than ``drop``."""
-
-    enabled: bool = True
-    metric: str = R.PROBE_PGD_ACC
-    drop: float = Field(0.1, gt=0, le=1)  # calibrated like DeltaEnergyRule
-    reference: Literal["best", "previous"] = "best"
-    grace_epochs: int = Field(1, ge=0)
-
-
 class AshaRule(_Strict):
     enabled: bool = False
     metric: Optional[str] = None  # default: the first search metric
@@ -156,8 +133,11 @@ class AshaRule(_Strict):
 
 
 class StoppingSpec(_Strict):
-    delta_energy: DeltaEnergyRule = Field(default_factory=DeltaEnergyRule)
-    probe: ProbeRule = Field(default_factory=ProbeRule)
+    """The stopping rules (study.stopping.rules: each rule is its own config) and optional ASHA."""
+
+    delta_energy: DeltaEnergyDivergence = Field(default_factory=DeltaEnergyDivergence)
+    probe: ProbeCollapse = Field(default_factory=ProbeCollapse)
+    degenerate: Degenerate = Field(default_factory=Degenerate)
     asha: AshaRule = Field(default_factory=AshaRule)
 
 

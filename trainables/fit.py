@@ -72,7 +72,7 @@ def fit(cfg: RunConfig, workdir: str | Path | None = None, callbacks: Iterable[C
         _write_records(wd / RECORDS_FILE, result.records)
     for record in trainer.epochs():
         if record.metrics.get(R.NONFINITE):
-            result.stop_reason = "nan"
+            result.stop_reason = R.STOP_NAN
         for cb in callbacks:
             reason = cb(record)
             result.stop_reason = result.stop_reason or reason
@@ -85,9 +85,9 @@ def fit(cfg: RunConfig, workdir: str | Path | None = None, callbacks: Iterable[C
             trainer.save(wd / CKPT_DIR)
         if result.stop_reason:
             break
-    if cfg.eval.final and result.stop_reason != "nan":
+    if cfg.eval.final and result.stop_reason != R.STOP_NAN:
         result.final = trainer.final_eval()
-    if cfg.generate is not None and result.stop_reason != "nan":
+    if cfg.generate is not None and result.stop_reason != R.STOP_NAN:
         result.final.update(trainer.generate(wd / "generation" if wd else None).flat_metrics())
     if wd is not None:
         (wd / FINAL_FILE).write_text(json.dumps({**result.final, R.STOP_REASON: result.stop_reason,

@@ -14,11 +14,16 @@ TRAIN_CLEAN_ACC, TRAIN_ADV_ACC = "train/clean_acc", "train/adv_acc"
 VAL_CLEAN_ACC, VAL_PGD_ACC = "val/clean_acc", "val/pgd_acc"
 # the masking check (trainables.config.MaskingCheck): robust_acc = pgd_acc − masking_gap, masked ∈ {0, 1}
 VAL_ROBUST_ACC, VAL_MASKING_GAP, VAL_MASKED = "val/robust_acc", "val/masking_gap", "val/masked"
+VAL_CHANCE_ACC = "val/chance_acc"  # the majority-class share of the validation labels: a constant classifier's accuracy
 PROBE_PGD_ACC, PROBE_CLEAN_ACC = "probe/pgd_acc", "probe/clean_acc"
 TIME_EPOCH, TIME_TRAIN, TIME_IPS = "time/epoch_s", "time/train_s", "time/images_per_s"
 BEST_EPOCH, BEST_VAL_PGD, BEST_VAL_ROBUST = "best/epoch", "best/val_pgd_acc", "best/val_robust_acc"
 NONFINITE = "nonfinite"
 STOP_REASON, STOP_EPOCH = "stop_reason", "stop_epoch"
+# Why a trial was stopped early (the value under STOP_REASON): one set for every layer.
+STOP_NAN, STOP_DELTA_ENERGY, STOP_PROBE, STOP_DEGENERATE, STOP_ASHA = (
+    "nan", "delta_energy", "probe_collapse", "degenerate", "asha")
+STOP_REASONS = (STOP_NAN, STOP_DELTA_ENERGY, STOP_PROBE, STOP_DEGENERATE, STOP_ASHA)
 
 TRACE_STATS = (
     "delta_mean", "delta_std", "delta_p5", "delta_p50", "delta_p95",

@@ -41,6 +41,8 @@ class Validator:
         self.masking_n = min(m.n, data.num_val)
         self.strong_attack = eval_pgd(cfg, m.steps or ev.val_pgd_steps, m.restarts, autocast) if self.masking_n else None
         self.threshold = m.threshold
+        labels = data.val_labels
+        self.chance = labels.bincount().max().item() / len(labels) if len(labels) else 0.0
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -53,7 +55,7 @@ class Validator:
         trace = EnergyTrace(seed=1)
         r = robust_accuracy(model, self.data.val_batches(self.cfg.eval.batch_size), self.val_attack, self.autocast,
                             trace, keep_first=self.masking_n)
-        out = {R.VAL_CLEAN_ACC: r["clean_acc"], R.VAL_PGD_ACC: r["adv_acc"]}
+        out = {R.VAL_CLEAN_ACC: r["clean_acc"], R.VAL_PGD_ACC: r["adv_acc"], R.VAL_CHANCE_ACC: self.chance}
         out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
         gap = self._masking_gap(model, r["robust_mask"]) if self.masking_n else 0.0
         out[R.VAL_ROBUST_ACC] = r["adv_acc"] - gap

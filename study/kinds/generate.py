@@ -50,7 +50,7 @@ class GenerateKind(StudyKind):
         from study.stopping import NonFinite, StoppingPolicy
 
         metrics = spec.search.metrics
-        return StoppingPolicy([NonFinite(tuple(metrics))]), list(metrics), None
+        return StoppingPolicy([NonFinite(metrics=tuple(metrics))]), list(metrics), None
 
     def trainable(self) -> Callable:
         from trainables.tune_generate import generate_trial

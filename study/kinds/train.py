@@ -60,7 +60,8 @@ class TrainKind(StudyKind):
                                   max_t=spec.run.epochs, grace_period=a.grace_period,
                                   reduction_factor=a.reduction_factor,
                                   stop_last_trials=False)  # a trial at its last epoch ends by itself: COMPLETE
-        return policy_from_spec(st), [st.delta_energy.metric, st.probe.metric], inner
+        policy = policy_from_spec(st)
+        return policy, policy.watched, inner
 
     def trainable(self) -> Callable:
         from trainables.tune import train_trial

@@ -1,17 +1,27 @@
 """Stopping rules of method.md §6 as plain Python over a list of per-epoch metric dicts.
 
 No Ray here: the rules are unit-tested on synthetic and measured traces, and the scheduler in
-``study.stopping.scheduler`` only adapts them. Each rule returns a ``Decision`` whose reason is
-recorded with the trial ("delta_energy", "probe_collapse", "nan").
+``study.stopping.scheduler`` only adapts them. Each rule is also the spec's typed config (one source of
+truth for its fields and defaults: ``StoppingSpec`` holds these models), built by keyword, and answers
+one question, ``decide(history) -> Decision``, whose reason is one of ``trainables.records.STOP_REASONS``.
+
+>>> h = [{"epoch": e, "probe/pgd_acc": a} for e, a in enumerate([0.40, 0.45, 0.20], 1)]
+>>> ProbeCollapse(drop=0.1).decide(h).reason
+'probe_collapse'
+>>> ProbeCollapse(drop=0.3).decide(h).stop
+False
 """
 from __future__ import annotations
 
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Literal, Optional, Protocol, Sequence
+
+from pydantic import Field
 
 from trainables import records as R
+from trainables.strict import Strict
 
 History = Sequence[dict]
 
@@ -34,37 +44,44 @@ def _series(history: History, metric: str) -> list[float]:
     return [float(h[metric]) for h in history if metric in h and h[metric] is not None]
 
 
-@dataclass
-class NonFinite:
+class NonFinite(Strict):
     """Stop at once when the loss (or a watched metric) is NaN/inf."""
 
     metrics: tuple[str, ...] = (R.LOSS_TOTAL,)
 
+    @property
+    def watched(self) -> tuple[str, ...]:
+        return self.metrics
+
     def decide(self, history: History) -> Decision:
         last = history[-1]
         if last.get(R.NONFINITE):
-            return Decision(True, "nan", "non-finite training loss")
+            return Decision(True, R.STOP_NAN, "non-finite training loss")
         for m in self.metrics:
             v = last.get(m)
             if isinstance(v, (int, float)) and not math.isfinite(v):
-                return Decision(True, "nan", f"{m} = {v}")
+                return Decision(True, R.STOP_NAN, f"{m} = {v}")
         return CONTINUE
 
 
-@dataclass
-class DeltaEnergyDivergence:
+class DeltaEnergyDivergence(Strict):
     """|x_t − median(x_{t−w..t−1})| > k · max(1.4826·MAD, min_scale, rel_scale·|median|), after a grace period.
 
     A change relative to the trial's own recent history, not a fixed magnitude: healthy robust
-    training also lets |ΔE| grow slowly (method.md §2).
+    training also lets |ΔE| grow slowly (method.md §2). Defaults: bench/early_stopping.py (bench/README.md).
     """
 
-    metric: str = R.energy_key("train", "delta_p5")  # defaults calibrated by bench/early_stopping.py
-    grace_epochs: int = 1
-    window: int = 3
-    threshold: float = 4.0
-    min_scale: float = 0.1
-    rel_scale: float = 0.1
+    enabled: bool = True
+    metric: str = R.energy_key("train", "delta_p5")
+    grace_epochs: int = Field(1, ge=0, description="Never stop before this many epochs.")
+    window: int = Field(3, ge=2, description="Epochs of history the current value is compared with.")
+    threshold: float = Field(4.0, gt=0, description="k: stop when |x_t − median| > k · scale.")
+    min_scale: float = Field(0.1, gt=0, description="Floor of the scale (absolute, energy units).")
+    rel_scale: float = Field(0.1, ge=0, description="Floor of the scale relative to |median|.")
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        return (self.metric,)
 
     def score(self, history: History) -> Optional[float]:
         """The divergence score |x_t − median| / scale of the last epoch (None while not computable)."""
@@ -82,18 +99,22 @@ class DeltaEnergyDivergence:
             return CONTINUE
         s = self.score(history)
         if s is not None and s > self.threshold:
-            return Decision(True, "delta_energy", f"{self.metric} left its recent history by {s:.1f} scales")
+            return Decision(True, R.STOP_DELTA_ENERGY, f"{self.metric} left its recent history by {s:.1f} scales")
         return CONTINUE
 
 
-@dataclass
-class ProbeCollapse:
+class ProbeCollapse(Strict):
     """fast_adversarial's CO probe: PGD accuracy on a fixed training batch falls by more than ``drop``."""
 
+    enabled: bool = True
     metric: str = R.PROBE_PGD_ACC
-    drop: float = 0.1
-    reference: str = "best"  # or "previous"
-    grace_epochs: int = 1
+    drop: float = Field(0.1, gt=0, le=1)  # calibrated like DeltaEnergyDivergence
+    reference: Literal["best", "previous"] = "best"
+    grace_epochs: int = Field(1, ge=0)
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        return (self.metric,)
 
     def decide(self, history: History) -> Decision:
         xs = _series(history, self.metric)
@@ -101,7 +122,30 @@ class ProbeCollapse:
             return CONTINUE
         ref = max(xs[:-1]) if self.reference == "best" else xs[-2]
         if ref - xs[-1] > self.drop:
-            return Decision(True, "probe_collapse", f"{self.metric} fell from {ref:.3f} to {xs[-1]:.3f}")
+            return Decision(True, R.STOP_PROBE, f"{self.metric} fell from {ref:.3f} to {xs[-1]:.3f}")
+        return CONTINUE
+
+
+class Degenerate(Strict):
+    """A model that has become a constant (or near-constant) classifier: validation clean accuracy no better than
+    predicting the majority class (``val/chance_acc``) + ``margin``, after ``grace_epochs``. Such a trial is not a
+    result (ΔE ≡ 0 is DER's trivial minimiser, issue 16): it is stopped and named, never selected as best."""
+
+    enabled: bool = True
+    grace_epochs: int = Field(2, ge=0)
+    margin: float = Field(0.02, ge=0, le=1, description="Clean accuracy within this of chance counts as chance.")
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        return (R.VAL_CLEAN_ACC, R.VAL_CHANCE_ACC)
+
+    def decide(self, history: History) -> Decision:
+        last = history[-1]
+        clean, chance = last.get(R.VAL_CLEAN_ACC), last.get(R.VAL_CHANCE_ACC)
+        if len(history) <= self.grace_epochs or clean is None or chance is None:
+            return CONTINUE
+        if clean <= chance + self.margin:
+            return Decision(True, R.STOP_DEGENERATE, f"validation clean accuracy {clean:.3f} is at chance ({chance:.3f})")
         return CONTINUE
 
 
@@ -120,15 +164,13 @@ class StoppingPolicy:
                 return d
         return CONTINUE
 
+    @property
+    def watched(self) -> list[str]:
+        """Every metric a rule of this policy reads (what the scheduler keeps of each result)."""
+        return sorted({m for r in self.rules for m in r.watched})
+
 
 def policy_from_spec(stopping) -> StoppingPolicy:
-    """Build the policy from a ``StoppingSpec`` (study.spec)."""
-    rules: list = [NonFinite()]
-    de = stopping.delta_energy
-    if de.enabled:
-        rules.append(DeltaEnergyDivergence(de.metric, de.grace_epochs, de.window, de.threshold, de.min_scale,
-                                           de.rel_scale))
-    pr = stopping.probe
-    if pr.enabled:
-        rules.append(ProbeCollapse(pr.metric, pr.drop, pr.reference, pr.grace_epochs))
-    return StoppingPolicy(rules)
+    """The policy of a ``StoppingSpec`` (study.spec): NaN first, then each enabled rule."""
+    rules = [stopping.delta_energy, stopping.probe, stopping.degenerate]
+    return StoppingPolicy([NonFinite(), *(r for r in rules if r.enabled)])

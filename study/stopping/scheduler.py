@@ -70,7 +70,7 @@ class DivergenceScheduler(TrialScheduler):
         verdict = self.inner.on_trial_result(tune_controller, trial, result)
         last = (trial.config.get("run") or {}).get("epochs")
         if verdict == TrialScheduler.STOP and not (last and epoch is not None and epoch >= last):
-            self._file(trial.trial_id, "asha", epoch, "stopped by ASHA on the search metric")
+            self._file(trial.trial_id, R.STOP_ASHA, epoch, "stopped by ASHA on the search metric")
         return verdict
 
     def _file(self, trial_id: str, reason: str, epoch, detail: str) -> None:

@@ -143,7 +143,7 @@ class LedgerCallback(Callback):
             if ckpt is not None:
                 cl.set_tag(rid, "checkpoint_path", mask(ckpt.path))
             log_trial_artifacts(cl, rid, stop_epoch=last.get(R.STOP_EPOCH) if reason else None)
-            status = "FAILED" if failed else ("KILLED" if reason and reason != "nan" else "FINISHED")
+            status = "FAILED" if failed else ("KILLED" if reason and reason != R.STOP_NAN else "FINISHED")
             cl.set_terminated(rid, status=status)
         except Exception:  # noqa: BLE001 - the ledger must never take the study down
             log.exception("could not finalise the MLflow run of trial %s", trial.trial_id)

@@ -83,8 +83,27 @@ def test_nan_delta_energy_does_not_crash_the_rule():
 
 
 def test_policy_from_spec_respects_enabled_flags():
-    spec = StoppingSpec.model_validate({"delta_energy": {"enabled": False}, "probe": {"enabled": False}})
+    spec = StoppingSpec.model_validate({"delta_energy": {"enabled": False}, "probe": {"enabled": False},
+                                        "degenerate": {"enabled": False}})
     pol = policy_from_spec(spec)
     assert [type(r).__name__ for r in pol.rules] == ["NonFinite"]
     hist = stream([-0.1, -0.1, -0.1, -0.1, -9.0], probe=[0.5, 0.5, 0.5, 0.5, 0.0])
     assert first_stop(pol, hist) == (None, None)
+
+
+def test_degenerate_classifier_is_stopped_after_grace():
+    from study.stopping import Degenerate
+
+    hist = [{R.EPOCH: e, R.VAL_CLEAN_ACC: a, R.VAL_CHANCE_ACC: 0.113} for e, a in enumerate([0.11, 0.12, 0.113, 0.6], 1)]
+    rule = Degenerate(grace_epochs=2, margin=0.02)
+    assert first_stop(StoppingPolicy([rule]), hist) == (3, "degenerate")
+    assert not rule.decide(hist[:2]).stop  # within grace
+    assert not rule.decide(hist[3:] and [hist[0], hist[1], hist[3]]).stop  # well above chance
+
+
+def test_rules_are_the_spec_models_built_by_keyword():
+    spec = StoppingSpec.model_validate({"delta_energy": {"window": 5, "threshold": 3.0}})
+    pol = policy_from_spec(spec)
+    de = next(r for r in pol.rules if type(r).__name__ == "DeltaEnergyDivergence")
+    assert (de.window, de.threshold) == (5, 3.0) and de is spec.delta_energy
+    assert set(pol.watched) >= {R.energy_key("train", "delta_p5"), R.PROBE_PGD_ACC, R.VAL_CLEAN_ACC, R.VAL_CHANCE_ACC}
