@@ -6,6 +6,7 @@ from html import escape
 
 from dashboards import style
 from dashboards.data import StudyData, finite
+from study.mlflow_ui import run_url
 from trainables import records as R
 
 HEADLINE = (R.VAL_PGD_ACC, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN, R.BEST_VAL_PGD)
@@ -39,11 +40,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
   });
 });
 """
-
-
-def run_url(base: str, experiment_id: str, run_id: str) -> str:
-    """The MLflow UI page of a run."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def _cell(text: str, sort_value=None, cls: str = "", raw: bool = False) -> str:

@@ -50,6 +50,7 @@ def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus:
         prepare_join(address)
         try:
             ray.init(address=address, **common)
+            _logs_to_file()
         except (ConnectionError, RuntimeError) as e:
             raise UserError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]}. If the cluster "
                             f"uses token authentication (Ray's default), give this machine its token "
@@ -57,6 +58,14 @@ def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus:
         return
     ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
              object_store_memory=_object_store_bytes(), **common)
+    _logs_to_file()
+
+
+def _logs_to_file() -> None:
+    """Ray gave its loggers a console handler (at import and in ray.init): send them to the study's log."""
+    from study.logs import follow_libraries
+
+    follow_libraries()
 
 
 def prepare_join(address: str) -> None:

@@ -16,6 +16,7 @@ from typing import Optional
 import yaml
 
 from study.catalog import Catalog, StudyRow
+from study.dataroot import resolved
 from study.errors import UserError
 from study.kinds import KINDS
 from study.options import StudyOptions
@@ -31,6 +32,8 @@ class StudyOutcome:
     experiment_path: str
     num_errors: int
     reconciled: int
+    status: str = "finished"  # or "interrupted" (Ctrl-C / SIGTERM: `study resume` continues it)
+    resumed: bool = True  # False: `study resume` found the study finished and did nothing
 
 
 def smoke(spec: StudySpec) -> StudySpec:
@@ -66,7 +69,7 @@ def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking)
     kind = KINDS[spec.kind]
     policy, watched, inner = kind.stopping(spec)
     scheduler = DivergenceScheduler(policy, watched, inner)
-    callbacks = [StopReasonCallback(), ProgressCallback(se.metrics)]
+    callbacks = [StopReasonCallback(), ProgressCallback(se.metrics, getattr(kind.base(spec), "epochs", None))]
     study_cfg = {"name": name, "sinks": []}
     if tracking is not None:
         callbacks.append(tracking.driver_callback())
@@ -82,7 +85,12 @@ def _trainable(spec: StudySpec):
 
 
 def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
-    """Start a new study (validated inputs only; see ``study.options``)."""
+    """Start a new study (validated inputs only; see ``study.options``).
+
+    The study enters the catalog only when its trials are about to start: a failure or a Ctrl-C
+    before that leaves no half-made study behind (its MLflow parent run is closed as KILLED), so the
+    same command can simply be run again.
+    """
     from ray import tune
 
     from study.cluster import init_ray
@@ -96,28 +104,40 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
                         f"or choose another --name")
     experiment_path = _join(opts.storage_path, name)
     tracking = Tracking.start(opts, name, spec) if opts.mlflow_uri else None
-    catalog.add(StudyRow(
-        name=name, spec_yaml=yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), status="running",
-        optuna_storage=opts.optuna_storage, optuna_study=name, mlflow_uri=opts.mlflow_uri,
-        mlflow_parent_run_id=tracking.parent_run_id if tracking else None, storage_path=opts.storage_path,
-        ray_address=opts.ray_address, num_trials=spec.search.num_samples * spec.search.seeds,
-    ))
-    searcher, scheduler, callbacks, param_space = _build_tuner_parts(spec, name, opts, tracking)
-    init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose, tracking.worker_env() if tracking else None)
-    tuner = tune.Tuner(
-        _trainable(spec),
-        param_space=param_space,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=spec.search.num_samples * spec.search.seeds,
-            max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False, trial_dirname_creator=trial_dirname,
-        ),
-        run_config=tune.RunConfig(
-            name=name, storage_path=opts.storage_path, callbacks=callbacks, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        ),
-    )
+    try:
+        searcher, scheduler, callbacks, param_space = _build_tuner_parts(spec, name, opts, tracking)
+        init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose,
+                 tracking.worker_env() if tracking else None)
+        tuner = tune.Tuner(
+            _trainable(spec),
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=scheduler, num_samples=_total(spec),
+                max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False,
+                trial_dirname_creator=trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=name, storage_path=opts.storage_path, callbacks=callbacks, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            ),
+        )
+        catalog.add(StudyRow(
+            name=name, spec_yaml=yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), status="running",
+            optuna_storage=opts.optuna_storage, optuna_study=name, mlflow_uri=opts.mlflow_uri,
+            mlflow_parent_run_id=tracking.parent_run_id if tracking else None, storage_path=opts.storage_path,
+            ray_address=opts.ray_address, num_trials=_total(spec), data_root=resolved(spec),
+        ))
+    except BaseException:
+        if tracking is not None:
+            tracking.finish("KILLED")
+        raise
     return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
+
+
+def _total(spec: StudySpec) -> int:
+    """Ray trials a study runs: configurations × seeds."""
+    return spec.search.num_samples * spec.search.seeds
 
 
 def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = None,
@@ -129,6 +149,8 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
 
     catalog = Catalog.open(opts.workspace)
     row = catalog.get(name)
+    if row.status == "finished":  # nothing to continue: change nothing (no new model version either)
+        return StudyOutcome(name, _join(row.storage_path, name), 0, 0, status="finished", resumed=False)
     opts.optuna_storage = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
     if row.mlflow_uri:
         opts.mlflow_uri = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri")
@@ -157,9 +179,11 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
     from study.search import reconcile
 
     status = "interrupted"
+    errors = 0
     try:
-        grid = tuner.fit()
-        status = "finished"
+        grid = tuner.fit()  # on Ctrl-C Ray Tune stops the trials, saves its state and returns early
+        if len(grid) >= _total(spec) and grid.num_terminated + grid.num_errors == len(grid):
+            status = "finished"
         errors = len(grid.errors)
     finally:
         reconciled = reconcile(_storage(opts.optuna_storage), name) if status == "finished" else 0
@@ -168,7 +192,7 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
             if status == "finished" and KINDS[spec.kind].registers_model:
                 tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
             tracking.finish("FINISHED" if status == "finished" else "KILLED")
-    return StudyOutcome(name, experiment_path, errors, reconciled)
+    return StudyOutcome(name, experiment_path, errors, reconciled, status)
 
 
 def _join(base: str, name: str) -> str:

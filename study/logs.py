@@ -3,15 +3,25 @@
 One file per study in its workspace, ``<workspace>/logs/<study>.log``. The console keeps the
 platform's own lines (progress, tables, one-paragraph errors); everything a library logs or
 warns, and every traceback, is appended here. ``--verbose`` (or ``--debug``) shows them too.
+
+Libraries that give their loggers their own console handler (Ray's ``ray`` logger, MLflow's
+``mlflow`` logger) are followed too, also when they configure it after ``to_file`` (Ray does at
+import and in ``ray.init``: call ``follow_libraries`` then); ``library_output`` catches what a
+library prints straight to stderr (MLflow's "Successfully registered model ...").
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import warnings
 from pathlib import Path
+from typing import Iterator, Optional
 
 LOG_DIR = "logs"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_SILENT = logging.CRITICAL + 1
+_active: Optional[tuple[logging.FileHandler, bool]] = None  # (the file handler, verbose) of the last to_file
 
 
 def log_path(workspace: Path, study: str) -> Path:
@@ -22,10 +32,13 @@ def log_path(workspace: Path, study: str) -> Path:
 def to_file(path: Path, verbose: bool = False) -> Path:
     """Send the root logger and Python warnings to ``path`` (appending); with ``verbose`` the console
     keeps seeing them too. Returns ``path``."""
+    global _active
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.absolute() for h in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, logging.FileHandler)
+                    and Path(h.baseFilename) == path.absolute()), None)
+    if handler is None:
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter(_FORMAT))
         root.addHandler(handler)
@@ -34,7 +47,47 @@ def to_file(path: Path, verbose: bool = False) -> Path:
     logging.captureWarnings(True)
     if not verbose:
         warnings.simplefilter("default")  # shown once each, through logging (so: into the file)
+        warnings.simplefilter("ignore", ResourceWarning)  # as Python's default: at exit, logging is closed
         for h in root.handlers:
-            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
-                h.setLevel(logging.CRITICAL + 1)
+            if _is_console(h):
+                h.setLevel(_SILENT)
+    _active = (handler, verbose)
+    follow_libraries()
     return path
+
+
+def _is_console(h: logging.Handler) -> bool:
+    return isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+
+
+def follow_libraries() -> None:
+    """Route loggers that carry their own console handler into the file of the last ``to_file``.
+
+    A logger that does not propagate gets the file handler; without ``verbose`` its console
+    handlers (and those of propagating ones) are silenced. A no-op before ``to_file``.
+    """
+    if _active is None:
+        return
+    handler, verbose = _active
+    for logger in [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]:
+        consoles = [h for h in logger.handlers if _is_console(h)]
+        if not consoles:
+            continue
+        if not logger.propagate and handler not in logger.handlers:
+            logger.addHandler(handler)
+        if not verbose:
+            for h in consoles:
+                h.setLevel(_SILENT)
+
+
+@contextlib.contextmanager
+def library_output() -> Iterator[None]:
+    """Within the block, what code prints to stdout/stderr goes to the log file (unless verbose, or
+    no ``to_file`` yet): for library calls that print instead of logging."""
+    if _active is None or _active[1]:
+        yield
+        return
+    with open(_active[0].baseFilename, "a", encoding="utf-8") as f, \
+            contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        yield
+        sys.stdout.flush()

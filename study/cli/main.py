@@ -72,4 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The ``study`` script: Ctrl-C / SIGTERM end in one line saying how to continue (study.interrupt)."""
+    from study import interrupt
+
+    sys.exit(interrupt.guarded(main, lambda msg: err.print(f"[yellow]{msg}[/yellow]")))
