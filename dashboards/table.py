@@ -6,6 +6,7 @@ from html import escape
 
 from dashboards import style
 from dashboards.data import StudyData, finite
+from study.cli.display import trial_label
 from study.mlflow_ui import run_url
 from trainables import records as R
 
@@ -56,13 +57,14 @@ def _fmt(v) -> str:
 
 
 def _mlflow_cell(sd: StudyData, t, mlflow_ui: str) -> str:
-    """Links to the trial's MLflow run(s), one per seed, titled with the Ray trial id."""
+    """Links to the trial's MLflow run(s), one per seed, titled with the run's name (``trial-3``) and Ray's id."""
     links = []
     for r in t.runs:
         if r.run_id and sd.experiment_id:
             text = "run" if len(t.runs) == 1 else f"seed {r.seed_index}"
             links.append(f'<a href="{escape(run_url(mlflow_ui, sd.experiment_id, r.run_id), quote=True)}" '
-                         f'target="_blank" rel="noopener" title="Ray trial {escape(r.ray_trial_id)}">{text}</a>')
+                         f'target="_blank" rel="noopener" title="MLflow run {trial_label(t.number, r.seed_index)} '
+                         f'(Ray trial {escape(r.ray_trial_id)})">{text}</a>')
     return _cell(" ".join(links), len(links), raw=True)
 
 

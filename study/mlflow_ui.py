@@ -38,8 +38,9 @@ def _quote_all(s, safe="", encoding=None, errors=None) -> str:
 
 
 def run_url(base: str, experiment_id: str, run_id: str) -> str:
-    """One run's page (its metrics, params and artifacts; the same in either mode)."""
-    return f"{base.rstrip('/')}/#/experiments/{quote(str(experiment_id))}/runs/{quote(run_id)}"
+    """One run's page, in the model-training mode (in the GenAI mode it is filed under "Evaluations")."""
+    return (f"{base.rstrip('/')}/#/experiments/{quote(str(experiment_id))}/runs/{quote(run_id)}?"
+            f"{urlencode(_MODE)}")
 
 
 def mark_training(cl, experiment_id: str) -> None:

@@ -129,7 +129,7 @@ def _wait_ready(proc: subprocess.Popen, base: str) -> bool:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (the server and its uvicorn workers), SIGKILL after 15 s."""
+    """SIGTERM to the server's process group (the server and its uvicorn workers), SIGKILL after 5 s."""
     import signal
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -138,7 +138,7 @@ def _stop(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             return
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=5)
             return
         except subprocess.TimeoutExpired:
             continue
