@@ -15,7 +15,7 @@ from typing import Optional
 
 import yaml
 
-from study.catalog import Catalog, StudyRow
+from study.catalog import CATALOG_FILE, Catalog, StudyRow
 from study.dataroot import resolved
 from study.errors import UserError
 from study.kinds import KINDS
@@ -84,6 +84,14 @@ def _trainable(spec: StudySpec):
     return tune.with_resources(KINDS[spec.kind].trainable(), {"cpu": res.cpu, "gpu": res.gpu})
 
 
+def check_new(spec: StudySpec, name: str, opts: StudyOptions) -> None:
+    """Everything that refuses a new study, without creating or changing anything."""
+    KINDS[spec.kind].preflight(spec, local=not opts.ray_address)
+    if (opts.workspace / CATALOG_FILE).exists() and Catalog.open(opts.workspace).exists(name):
+        raise UserError(f"study {name!r} already exists in {opts.workspace}; continue it with `study resume {name}` "
+                        f"or choose another --name")
+
+
 def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
     """Start a new study (validated inputs only; see ``study.options``).
 
@@ -96,12 +104,9 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
     from study.cluster import init_ray
     from study.tracking import Tracking
 
-    KINDS[spec.kind].preflight(spec, local=not opts.ray_address)  # bad inputs fail before anything is recorded
+    check_new(spec, name, opts)  # bad inputs fail before anything is recorded
     opts.workspace.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(opts.workspace, create=True)
-    if catalog.exists(name):
-        raise UserError(f"study {name!r} already exists in {opts.workspace}; continue it with `study resume {name}` "
-                        f"or choose another --name")
     experiment_path = _join(opts.storage_path, name)
     tracking = Tracking.start(opts, name, spec) if opts.mlflow_uri else None
     try:

@@ -36,7 +36,7 @@ def run(
 ) -> None:
     """Launch a study: Optuna proposes, Ray Tune runs, diverging trials are stopped early."""
     from study.catalog import Catalog
-    from study.engine import run_study, smoke as shrink
+    from study.engine import check_new, run_study, smoke as shrink
     from study.errors import UserError
     from study.kinds import KINDS
     from study.options import resolve_options
@@ -60,8 +60,9 @@ def run(
         doing = "it finished: showing it, nothing changes" if finished else "continuing it where it stopped"
         out.print(f"study [bold]{study_name}[/] exists in {ws}; {doing} (a new study needs another --name)")
         return _resume(study_name, ws, None, None, None, num_cpus, num_gpus, verbose, announce=False)
-    _start(study_name, ws, verbose)
     _data_root(ws, spec, study_name)
+    check_new(spec, study_name, opts)  # refused: nothing created, not even the log file
+    _start(study_name, ws, verbose)
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
               f"{KINDS[spec.kind].describe(spec)}, workspace {ws}")
     hints.set_rerun(study_name, ws, [spec_path, *(["--smoke"] if smoke else [])])
