@@ -17,6 +17,7 @@ from typing import Callable, Optional, Union
 
 EXIT_CODE = 130  # 128 + SIGINT, what shells report for Ctrl-C
 _resume_hint: Union[str, Callable[[], str], None] = None
+_installed = False
 
 
 def set_resume_hint(command: Union[str, Callable[[], str], None]) -> None:
@@ -60,9 +61,19 @@ def _unraisable(hook):
 
 def install() -> None:
     """SIGTERM behaves as Ctrl-C; finalizers interrupted by Ctrl-C stay quiet."""
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _term_as_int)
+    global _installed
+    signal.signal(signal.SIGTERM, _term_as_int)
     sys.unraisablehook = _unraisable(sys.unraisablehook)
+    _installed = True
+
+
+def reclaim() -> None:
+    """Take SIGTERM back after ``ray.init``, which sets its own handlers (a Python one that exits, and a
+    native one that prints a stack trace and aborts the driver). A no-op unless ``install`` ran."""
+    import threading
+
+    if _installed and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _term_as_int)
 
 
 def guarded(main: Callable[[], int], err: Callable[[str], None]) -> int:
