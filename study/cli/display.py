@@ -8,7 +8,6 @@ rather than inside a word, and values are never wrapped, so a trial table stays 
 from __future__ import annotations
 
 import math
-import os
 import sys
 from typing import Any, Optional, Sequence
 
@@ -19,11 +18,11 @@ STATE_WIDTH = len("COMPLETE")
 
 
 def console(stderr: bool = False):
-    """A rich console: the terminal's width, else $COLUMNS, else 200 (a log file: no folding)."""
+    """A rich console: the terminal's width, else (a pipe or a log file) 200 columns, so nothing folds."""
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    width = None if stream.isatty() else 200
     return Console(highlight=False, width=width, stderr=stderr)
 
 
