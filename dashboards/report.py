@@ -11,6 +11,7 @@ from dashboards.data import OUTCOMES, StudyData, load_studies
 from dashboards.html import Section, figure_html, render_page
 from dashboards.style import label
 from dashboards.table import DEFAULT_MLFLOW_UI, SORT_JS, trial_table
+from study.mlflow_ui import experiment_url
 
 # Section ids, in page order (tests and links rely on them).
 DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
@@ -65,9 +66,9 @@ def _header(studies: list[StudyData], mlflow_ui: str) -> list[str]:
         counts = {o: sum(t.outcome == o for t in sd.trials) for o in OUTCOMES}
         outcome = ", ".join(f"{n} {label(o)}" for o, n in counts.items() if n)
         objectives = ", ".join(f"{m} ({md})" for m, md in zip(sd.metrics, sd.modes))
-        exp = (f' · <a href="{escape(mlflow_ui.rstrip("/"), quote=True)}/#/experiments/{escape(sd.experiment_id)}" '
-               f'target="_blank" rel="noopener">MLflow experiment {escape(sd.experiment_id)}</a>'
-               if sd.experiment_id else "")
+        url = experiment_url(mlflow_ui, sd.experiment_id, sd.metrics[0], sd.modes[0]) if sd.experiment_id else ""
+        exp = (f' · <a class="mlflow-experiment" href="{escape(url, quote=True)}" target="_blank" rel="noopener">'
+               f'MLflow experiment {escape(sd.experiment_id)}: its trials</a>' if url else "")
         lines.append(f"<b>{escape(sd.name)}</b> ({escape(sd.status)}): {len(sd.trials)} trials ({escape(outcome)}); "
                      f"objective {escape(objectives)}; {sd.spec.run.epochs} epoch(s) × {sd.spec.search.seeds} "
                      f"seed(s){exp}")

@@ -6,6 +6,8 @@ from html import escape
 
 from dashboards import style
 from dashboards.data import StudyData, finite
+from study.cli.display import trial_label
+from study.mlflow_ui import run_url
 from trainables import records as R
 
 HEADLINE = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
@@ -42,11 +44,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def run_url(base: str, experiment_id: str, run_id: str) -> str:
-    """The MLflow UI page of a run."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
 def _cell(text: str, sort_value=None, cls: str = "", raw: bool = False) -> str:
     v = "" if sort_value is None else escape(str(sort_value), quote=True)
     c = f' class="{cls}"' if cls else ""
@@ -61,13 +58,14 @@ def _fmt(v) -> str:
 
 
 def _mlflow_cell(sd: StudyData, t, mlflow_ui: str) -> str:
-    """Links to the trial's MLflow run(s), one per seed, titled with the Ray trial id."""
+    """Links to the trial's MLflow run(s), one per seed, titled with the run's name (``trial-3``) and Ray's id."""
     links = []
     for r in t.runs:
         if r.run_id and sd.experiment_id:
             text = "run" if len(t.runs) == 1 else f"seed {r.seed_index}"
             links.append(f'<a href="{escape(run_url(mlflow_ui, sd.experiment_id, r.run_id), quote=True)}" '
-                         f'target="_blank" rel="noopener" title="Ray trial {escape(r.ray_trial_id)}">{text}</a>')
+                         f'target="_blank" rel="noopener" title="MLflow run {trial_label(t.number, r.seed_index)} '
+                         f'(Ray trial {escape(r.ray_trial_id)})">{text}</a>')
     return _cell(" ".join(links), len(links), raw=True)
 
 

@@ -1,7 +1,8 @@
 """The workspace's catalog of studies (SQLAlchemy, ``<workspace>/catalog.db``).
 
 One row per study: its spec, status, timestamps, where its stores are (URLs with passwords
-masked) and its MLflow parent run. The catalog owns only this; trial state lives in Optuna and
+masked), its MLflow parent run and the data root it ran with (so that ``study train``, ``study
+resume`` and exported configs find the data in a new shell, without ``$STUDY_DATA_DIR``). The catalog owns only this; trial state lives in Optuna and
 Ray, metrics in MLflow.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, select
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, inspect, select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -44,6 +45,7 @@ class StudyRow(Base):
     storage_path: Mapped[str] = mapped_column(Text)
     ray_address: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     num_trials: Mapped[int] = mapped_column(Integer, default=0)
+    data_root: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
 
     def spec(self):
         """The study's spec as recorded (parsed by the same strict reader as a spec file)."""
@@ -67,6 +69,7 @@ class Catalog:
         cat = cls(workspace)
         try:
             Base.metadata.create_all(cat.engine)
+            _add_new_columns(cat.engine)
         except DatabaseError as e:
             raise UserError(f"{path} is not a readable study catalog ({str(e.orig).splitlines()[0]}); it is not an "
                             f"SQLite file or it is damaged: pass the right --workspace, or move {path} aside") from None
@@ -99,9 +102,27 @@ class Catalog:
         with Session(self.engine, expire_on_commit=False) as s:
             return list(s.scalars(select(StudyRow).order_by(StudyRow.created_at)))
 
+    def data_root(self, name: Optional[str] = None) -> Optional[str]:
+        """The data root study ``name`` ran with; without a name, the one of the study run last."""
+        if name is not None:
+            return self.get(name).data_root
+        with Session(self.engine) as s:
+            return s.scalars(select(StudyRow.data_root).where(StudyRow.data_root.is_not(None))
+                             .order_by(StudyRow.created_at.desc())).first()
+
     def update(self, name: str, **fields) -> None:
         with Session(self.engine) as s:
             row = s.get(StudyRow, name)
             for k, v in fields.items():
                 setattr(row, k, mask(v) if k in ("optuna_storage", "mlflow_uri") else v)
             s.commit()
+
+
+def _add_new_columns(engine) -> None:
+    """Catalogs written by an earlier version lack the newer (nullable) columns: add them."""
+    have = {c["name"] for c in inspect(engine).get_columns(StudyRow.__tablename__)}
+    missing = [c for c in StudyRow.__table__.columns if c.name not in have and c.nullable]
+    with engine.begin() as conn:
+        for col in missing:
+            conn.execute(text(f"ALTER TABLE {StudyRow.__tablename__} ADD COLUMN {col.name} "
+                              f"{col.type.compile(engine.dialect)}"))

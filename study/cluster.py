@@ -55,10 +55,22 @@ def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus:
             raise UserError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]}. If the cluster "
                             f"uses token authentication (Ray's default), give this machine its token "
                             f"(~/.ray/auth_token or RAY_AUTH_TOKEN) and set RAY_AUTH_MODE=token") from None
+        _after_init()
         return True
     ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
              object_store_memory=_object_store_bytes(), **common)
+    _after_init()
     return True
+
+
+def _after_init() -> None:
+    """Undo what ray.init does to this process that the CLI handles itself: console handlers on Ray's
+    loggers (sent to the study's log instead) and SIGTERM (a clean stop, as for Ctrl-C)."""
+    from study import interrupt
+    from study.logs import follow_libraries
+
+    follow_libraries()
+    interrupt.reclaim()
 
 
 def prepare_join(address: str) -> None:

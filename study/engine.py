@@ -16,7 +16,8 @@ from typing import Optional
 import yaml
 
 from study import logs
-from study.catalog import Catalog, StudyRow
+from study.catalog import CATALOG_FILE, Catalog, StudyRow
+from study.dataroot import resolved
 from study.errors import UserError
 from study.failures import Failures
 from study.kinds import KINDS
@@ -35,6 +36,8 @@ class StudyOutcome:
     reconciled: int
     failures: Failures = field(default_factory=Failures)
     log_file: Optional[Path] = None
+    status: str = "finished"  # "failed" (every trial failed) or "interrupted" (Ctrl-C / SIGTERM: `study resume`)
+    resumed: bool = True  # False: `study resume` found the study finished and did nothing
 
 
 def smoke(spec: StudySpec) -> StudySpec:
@@ -70,7 +73,7 @@ def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking)
     kind = KINDS[spec.kind]
     policy, watched, inner = kind.stopping(spec)
     scheduler = DivergenceScheduler(policy, watched, inner)
-    callbacks = [StopReasonCallback(), ProgressCallback(se.metrics)]
+    callbacks = [StopReasonCallback(), ProgressCallback(se.metrics, getattr(kind.base(spec), "epochs", None))]
     study_cfg = {"name": name, "sinks": []}
     if tracking is not None:
         callbacks.append(tracking.driver_callback())
@@ -85,49 +88,12 @@ def _trainable(spec: StudySpec):
     return tune.with_resources(KINDS[spec.kind].trainable(), {"cpu": res.cpu, "gpu": res.gpu})
 
 
-def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
-    """Start a new study (validated inputs only; see ``study.options``)."""
-    from ray import tune
-
-    from study.tracking import Tracking
-
-    _preflight(spec, name, opts)  # bad inputs fail before anything is recorded
-    opts.workspace.mkdir(parents=True, exist_ok=True)
-    logs.to_file(logs.log_path(opts.workspace, name), opts.verbose)  # library output and tracebacks (Ray's too)
-    catalog = Catalog.open(opts.workspace, create=True)
-    experiment_path = _join(opts.storage_path, name)
-    tracking = Tracking.start(opts, name, spec) if opts.mlflow_uri else None
-    catalog.add(StudyRow(
-        name=name, spec_yaml=yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), status="running",
-        optuna_storage=opts.optuna_storage, optuna_study=name, mlflow_uri=opts.mlflow_uri,
-        mlflow_parent_run_id=tracking.parent_run_id if tracking else None, storage_path=opts.storage_path,
-        ray_address=opts.ray_address, num_trials=spec.search.num_samples * spec.search.seeds,
-    ))
-    searcher, scheduler, callbacks, param_space = _build_tuner_parts(spec, name, opts, tracking)
-    tuner = tune.Tuner(
-        _trainable(spec),
-        param_space=param_space,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=spec.search.num_samples * spec.search.seeds,
-            max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False, trial_dirname_creator=trial_dirname,
-        ),
-        run_config=tune.RunConfig(
-            name=name, storage_path=opts.storage_path, callbacks=callbacks, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        ),
-    )
-    return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
-
-
-def _preflight(spec: StudySpec, name: str, opts: StudyOptions) -> None:
-    """Everything that can be refused before the study is recorded (study.preflight), Ray started on the way."""
+def check_new(spec: StudySpec, name: str, opts: StudyOptions) -> None:
+    """Everything that refuses a new study before Ray starts, without creating or changing anything
+    (study.preflight: the resource request, a local Ray's capacity, the data of every searched config)."""
     import ray
 
-    from study.catalog import CATALOG_FILE
-    from study.cluster import init_ray
     from study.preflight import check_cluster, check_request, local_node
-    from study.tracking.driver import worker_env
 
     local = not opts.ray_address
     check_request(spec)
@@ -137,10 +103,78 @@ def _preflight(spec: StudySpec, name: str, opts: StudyOptions) -> None:
     if (opts.workspace / CATALOG_FILE).is_file() and Catalog.open(opts.workspace).exists(name):
         raise UserError(f"study {name!r} already exists in {opts.workspace}; continue it with `study resume {name}` "
                         f"or choose another --name")
+
+
+def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
+    """Start a new study (validated inputs only; see ``study.options``).
+
+    The study enters the catalog only when its trials are about to start: a failure or a Ctrl-C
+    before that leaves no half-made study behind (its MLflow parent run is closed as KILLED), so the
+    same command can simply be run again.
+    """
+    from ray import tune
+
+    from study.tracking import Tracking
+
+    prepare(spec, name, opts)  # bad inputs fail before anything is recorded
+    opts.workspace.mkdir(parents=True, exist_ok=True)
+    logs.to_file(logs.log_path(opts.workspace, name), opts.verbose)  # library output and tracebacks (Ray's too)
+    catalog = Catalog.open(opts.workspace, create=True)
+    experiment_path = _join(opts.storage_path, name)
+    tracking = Tracking.start(opts, name, spec) if opts.mlflow_uri else None
+    try:
+        searcher, scheduler, callbacks, param_space = _build_tuner_parts(spec, name, opts, tracking)
+        tuner = tune.Tuner(
+            _trainable(spec),
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=scheduler, num_samples=_total(spec),
+                max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False,
+                trial_dirname_creator=trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=name, storage_path=opts.storage_path, callbacks=callbacks, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            ),
+        )
+        catalog.add(StudyRow(
+            name=name, spec_yaml=yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), status="running",
+            optuna_storage=opts.optuna_storage, optuna_study=name, mlflow_uri=opts.mlflow_uri,
+            mlflow_parent_run_id=tracking.parent_run_id if tracking else None, storage_path=opts.storage_path,
+            ray_address=opts.ray_address, num_trials=_total(spec), data_root=resolved(spec),
+        ))
+    except BaseException:
+        if tracking is not None:
+            tracking.finish("KILLED")
+        raise
+    return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
+
+
+def _total(spec: StudySpec) -> int:
+    """Ray trials a study runs: configurations × seeds."""
+    return spec.search.num_samples * spec.search.seeds
+
+
+def prepare(spec: StudySpec, name: str, opts: StudyOptions) -> None:
+    """``check_new``, then start (or join) Ray and refuse a resource request no node of it can satisfy
+    (study.preflight): everything a new study can be refused for, with nothing recorded. Idempotent."""
+    check_new(spec, name, opts)
+    _start_ray(spec, opts)
+
+
+def _start_ray(spec: StudySpec, opts: StudyOptions) -> None:
+    """Start (or join) Ray and refuse a resource request no node of it can satisfy (study.preflight)."""
+    import ray
+
+    from study.cluster import init_ray
+    from study.preflight import check_cluster
+    from study.tracking.driver import worker_env
+
     started = init_ray(opts.ray_address, opts.num_cpus, opts.num_gpus, opts.verbose,
                        worker_env(opts.mlflow_uri) if opts.mlflow_uri else None)
     try:
-        check_cluster(spec, local)
+        check_cluster(spec, not opts.ray_address)
     except UserError:
         if started:
             ray.shutdown()
@@ -156,6 +190,8 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
 
     catalog = Catalog.open(opts.workspace)
     row = catalog.get(name)
+    if row.status == "finished":  # nothing to continue: change nothing (no new model version either)
+        return StudyOutcome(name, _join(row.storage_path, name), 0, 0, status="finished", resumed=False)
     opts.optuna_storage = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
     if row.mlflow_uri:
         opts.mlflow_uri = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri")
@@ -190,9 +226,10 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
 
     status, failures = "interrupted", Failures()
     try:
-        grid = tuner.fit()
-        failures = from_results(grid)
-        status = "failed" if failures.all_failed else "finished"
+        grid = tuner.fit()  # on Ctrl-C Ray Tune stops the trials, saves its state and returns early
+        if len(grid) >= _total(spec) and grid.num_terminated + grid.num_errors == len(grid):
+            failures = from_results(grid)
+            status = "failed" if failures.all_failed else "finished"
     finally:
         reconciled = reconcile(_storage(opts.optuna_storage), name) if status != "interrupted" else 0
         catalog.update(name, status=status)
@@ -201,7 +238,7 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
                 tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
             tracking.finish({"finished": "FINISHED", "failed": "FAILED"}.get(status, "KILLED"))
     return StudyOutcome(name, experiment_path, failures.failed, reconciled, failures,
-                        logs.log_path(opts.workspace, name))
+                        logs.log_path(opts.workspace, name), status=status)
 
 
 def _join(base: str, name: str) -> str:

@@ -40,6 +40,7 @@ class StudyHandle:
     mlflow_uri: Optional[str]
     mlflow_parent_run_id: Optional[str]
     status: str
+    data_root: Optional[str] = None  # the data root the study ran with (exported configs name it)
 
     def load_optuna(self):
         import optuna
@@ -58,7 +59,8 @@ def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
     spec = row.spec()
     optuna_url = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
     tracking = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri") if row.mlflow_uri else None
-    return StudyHandle(name, spec, optuna_url, row.optuna_study, tracking, row.mlflow_parent_run_id, row.status)
+    return StudyHandle(name, spec, optuna_url, row.optuna_study, tracking, row.mlflow_parent_run_id, row.status,
+                       row.data_root)
 
 
 def trial_config(spec, params: dict[str, Any], seed_index: int = EXPORTED_SEED_INDEX):
@@ -228,13 +230,14 @@ class ExportResult:
     notes: list[str]
 
 
-def _header(study_name: str, row: dict, sel: Selection, seeds: int, spec) -> str:
+def _header(study_name: str, row: dict, sel: Selection, seeds: int, spec, extra: list[str]) -> str:
     scores = ", ".join(f"{m} ({md}) = {v}" for m, md, v in zip(sel.metrics, sel.modes, row["scores"]))
     lines = [f"study {study_name}, Optuna trial {row['number']} ({row['state']}), rank {row['rank']} "
              f"({'Pareto set' if sel.kind == 'pareto' else 'by ' + sel.metrics[0]}): {scores}"]
     if seeds > 1:
         lines.append(f"seed index {EXPORTED_SEED_INDEX} of {seeds}: the other seeds differ only in `seed` (+1 each)")
     lines.append(KINDS[spec.kind].rerun_hint(spec, row["config"], study_name, row["number"]))
+    lines += extra
     return "".join(f"# {x}\n" for x in lines)
 
 
@@ -281,9 +284,12 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale(out, {r["config"] for r in rows})
     for t, row in zip(sel.trials, rows):
-        cfg = trial_config(handle.spec, t.params, EXPORTED_SEED_INDEX)
+        ran = trial_config(handle.spec, t.params, EXPORTED_SEED_INDEX)
+        cfg = KINDS[handle.spec.kind].with_data_root(ran, handle.data_root) if handle.data_root else ran
+        note = [f"data.root: the data root the study ran with ({handle.data_root}), so that `study train` "
+                f"finds the data in any shell"] if cfg is not ran else []
         body = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-        (out / row["config"]).write_text(_header(handle.name, row, sel, seeds, handle.spec) + body)
+        (out / row["config"]).write_text(_header(handle.name, row, sel, seeds, handle.spec, note) + body)
     summary = {
         "study": handle.name, "status": handle.status,
         "selection": {"kind": sel.kind, "metrics": sel.metrics, "modes": sel.modes, "top": top},

@@ -88,7 +88,10 @@ def _run(argv: list[str]) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The ``study`` script: Ctrl-C / SIGTERM end in one line saying how to continue (study.interrupt)."""
+    from study import interrupt
+
+    sys.exit(interrupt.guarded(main, lambda msg: err.print(f"[yellow]{msg}[/yellow]")))
 
 
 if __name__ == "__main__":

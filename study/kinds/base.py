@@ -62,6 +62,14 @@ class StudyKind(ABC):
     def rerun_hint(self, spec: StudySpec, config_file: str, study_name: str, number: int) -> str:
         """How to run an exported config by hand."""
 
+    def data_config(self, spec: StudySpec) -> Any:
+        """The ``trainables.config.DataConfig`` the trials read, if the kind reads a dataset by config."""
+        return None
+
+    def with_data_root(self, config: BaseModel, root: str) -> BaseModel:
+        """An exported trial config that names ``root`` as its data root when it named none."""
+        return config
+
     def param_space(self, spec: StudySpec) -> dict[str, Any]:
         return {self.section: getattr(spec, self.section).model_dump(mode="json")}
 

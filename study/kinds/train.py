@@ -38,6 +38,16 @@ class TrainKind(StudyKind):
 
         check_runs(spec, local)
 
+    def data_config(self, spec: StudySpec):
+        return spec.run.data
+
+    def with_data_root(self, config, root: str):
+        if config.data.root:
+            return config
+        config = config.model_copy(deep=True)
+        config.data.root = root
+        return config
+
     def shrink(self, spec: StudySpec) -> None:
         run = spec.run
         run.epochs = 2

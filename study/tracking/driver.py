@@ -18,6 +18,7 @@ from typing import Optional
 from ray.tune import Callback
 
 from study.tracking.common import STUDY_TAG, URI_ENV, client, find_run, flatten, log_params
+from study.mlflow_ui import KIND_TAG, TRAINING_KIND, mark_training
 from study.urls import has_password, mask
 from trainables import records as R
 
@@ -72,9 +73,10 @@ class Tracking:
             location = None
             if not opts.mlflow_uri.startswith(("http://", "https://")):
                 location = (opts.artifact_root / name).resolve().as_uri()
-            exp_id = cl.create_experiment(name, artifact_location=location)
+            exp_id = cl.create_experiment(name, artifact_location=location, tags={KIND_TAG: TRAINING_KIND})
         else:
             exp_id = exp.experiment_id
+            mark_training(cl, exp_id)
         tags = {STUDY_TAG: name, "optuna.study_name": name, "optuna.storage": mask(opts.optuna_storage),
                 "ray.storage_path": mask(opts.storage_path), "git.commit": _git_commit(), **_versions()}
         run = cl.create_run(exp_id, run_name=name, tags=tags)
@@ -86,6 +88,7 @@ class Tracking:
         _expose_uri(uri)
         cl = client(uri)
         run = cl.get_run(parent_run_id)
+        mark_training(cl, run.info.experiment_id)  # studies from before the tag open in the training view too
         cl.update_run(parent_run_id, status="RUNNING")
         return cls(uri, run.info.experiment_id, parent_run_id, name)
 
@@ -101,10 +104,12 @@ class Tracking:
 
     def register_best(self, optuna_storage: str, metric: str, mode: str) -> None:
         """The best trial's model into the model registry; a failure here never fails the study."""
+        from study.logs import library_output
         from study.tracking.registry import register_best
 
         try:
-            register_best(self.uri, self.experiment_id, optuna_storage, self.study, metric, mode)
+            with library_output():  # MLflow prints "Successfully registered model ..." itself
+                register_best(self.uri, self.experiment_id, optuna_storage, self.study, metric, mode)
         except Exception:  # noqa: BLE001
             log.exception("could not register the best model of study %s", self.study)
 

@@ -87,7 +87,7 @@ def test_table_has_one_row_per_trial_linked_to_its_mlflow_run(page, optuna_study
     for t in optuna_study.trials:
         (ray_id,) = t.user_attrs["ray_trial_ids"]
         run_id = runs[ray_id].info.run_id
-        assert f'href="{UI}/#/experiments/{exp_id}/runs/{run_id}"' in rows[str(t.number)]
+        assert f'href="{UI}/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning"' in rows[str(t.number)]
         assert f'data-v="{t.user_attrs["metrics"][R.VAL_PGD_ACC]!r}"' in rows[str(t.number)]
     assert "table.sortable" in page  # the inline sorter
 

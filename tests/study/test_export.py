@@ -127,11 +127,16 @@ def test_round_trip_exported_config_reproduces_the_trials_first_epoch(tiny_study
     cl = client(handle.mlflow_uri)
     logged = RunConfig.model_validate(yaml.safe_load(Path(cl.download_artifacts(run_id, "config.yaml", str(tmp_path)))
                                                      .read_text()))
-    assert cfg.model_dump() == logged.model_dump()
+    # the one addition: the data root the study ran with (the worker resolved it from $STUDY_DATA_DIR)
+    assert logged.data.root is None and cfg.data.root == Catalog.open(tiny_study).get(STUDY).data_root
+    assert cfg.data.root == str(Path(os.environ["STUDY_DATA_DIR"]).absolute())
+    ran = cfg.model_copy(deep=True)
+    ran.data.root = None
+    assert ran.model_dump() == logged.model_dump()
     ray_dir = Path(Catalog.open(tiny_study).get(STUDY).storage_path) / STUDY
     params = json.loads((ray_dir / f"trial_{ray_id}" / "params.json").read_text())
-    assert cfg.model_dump() == resolve_config(params).model_dump()
-    assert cfg.deterministic and cfg.threads == 1 and cfg.data.root is None
+    assert ran.model_dump() == resolve_config(params).model_dump()
+    assert cfg.deterministic and cfg.threads == 1
     # 2) one epoch of `study train`'s fit reproduces the trial's epoch-1 record in MLflow
     result = fit(cfg, tmp_path / "run", callbacks=[lambda rec: "one epoch"])
     rec = result.records[0]

@@ -46,22 +46,17 @@ def root_source(cfg: "DataConfig") -> str:
     return "default (no data.root, no $STUDY_DATA_DIR)"
 
 
+def in_cache(path: Path) -> bool:
+    """True when ``path`` lies inside ``cache_dir()``: the only place the platform writes data files.
+
+    A user's data folder (``data.root``, ``$STUDY_DATA_DIR``) is only ever read; what must be
+    unpacked or downloaded for it goes to a staging folder in the cache.
+    """
+    cache = cache_dir()
+    p = Path(path).expanduser().absolute()
+    return p == cache or cache in p.parents
+
+
 def path_key(path: Path) -> str:
     """A short stable key for an absolute path, used to name cache entries."""
     return hashlib.sha1(str(Path(path).absolute()).encode()).hexdigest()[:12]
-
-
-def is_writable(path: Path) -> bool:
-    """True when ``path`` (or, if it does not exist yet, its nearest existing parent) may be written.
-
-    A folder without any write permission bit counts as read-only even for root, who could write
-    anyway: a shared, read-only data dir must never be modified in place.
-    """
-    p = Path(path).absolute()
-    while not p.exists():
-        if p.parent == p:
-            return False
-        p = p.parent
-    if not p.is_dir():
-        return False
-    return bool(p.stat().st_mode & 0o222) and os.access(p, os.W_OK | os.X_OK)

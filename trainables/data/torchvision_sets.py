@@ -1,8 +1,9 @@
 """The torchvision datasets (CIFAR-10/100, SVHN, MNIST, Fashion-MNIST) as registered sources.
 
 Files are looked for under the data root and its conventional subfolders (``root/fashion-mnist``
-…). Archives found there (``*.gz``, ``*.tar.gz``) are extracted next to them, or, when that folder
-is read-only, into a staging folder in the cache. The network is used only when the files are
+…). The user's data folder is only read: archives found there (``*.gz``, ``*.tar.gz``) are
+extracted into a staging folder in the cache, and so are downloads (unless the root is the cache's
+own ``data`` folder, the default). The network is used only when the files are
 absent, ``download`` is on, and a quick probe says the host is reachable, so offline runs fail
 fast with a message that says where we looked and how to fix it. ``$STUDY_OFFLINE`` (any value)
 turns downloads off altogether.
@@ -22,7 +23,7 @@ import torch
 
 from trainables.data import DATASETS, DatasetArrays, DatasetFacts, Location
 from trainables.data.facts import published_facts
-from trainables.data.roots import DATA_ENV, cache_dir, is_writable, path_key, resolve_root, root_source
+from trainables.data.roots import DATA_ENV, cache_dir, in_cache, path_key, resolve_root, root_source
 from trainables.errors import DatasetNotFoundError, InputError
 
 if TYPE_CHECKING:
@@ -79,8 +80,9 @@ class TorchvisionSet:
                 archive_dir = cand
         return searched, None, archive_dir
 
-    def _extract_dest(self, src: Path) -> Path:
-        return src if is_writable(src / self.extract_into) else self._staging(src)
+    def _writable_dest(self, folder: Path) -> Path:
+        """Where files for ``folder`` may be written: itself inside the cache, else its staging copy in the cache."""
+        return folder if in_cache(folder) else self._staging(folder)
 
     def locate(self, cfg: "DataConfig") -> Location:
         root = resolve_root(cfg)
@@ -89,8 +91,8 @@ class TorchvisionSet:
         if ready is not None:
             return Location(self.name, searched, ready, "ready", "found, ready to load", notes)
         if archive_dir is not None:
-            dest = self._extract_dest(archive_dir)
-            how = "in place" if dest == archive_dir else f"into the cache ({dest}) because {archive_dir} is read-only"
+            dest = self._writable_dest(archive_dir)
+            how = "in place" if dest == archive_dir else f"into the cache ({dest}): a data folder is read-only to the platform"
             return Location(self.name, searched, archive_dir, "archives", f"found archives; they will be extracted {how}", notes)
         return Location(self.name, searched, None, "missing", f"not found: no {self.expected}", notes)
 
@@ -109,7 +111,7 @@ class TorchvisionSet:
         root = resolve_root(cfg)
         searched, ready, archive_dir = self._scan(root)
         if ready is None and archive_dir is not None:
-            ready = self._extract(archive_dir, self._extract_dest(archive_dir))
+            ready = self._extract(archive_dir, self._writable_dest(archive_dir))
         if ready is None:
             ready = self._download(cfg, root, searched)
         return self._read(ready)
@@ -169,7 +171,7 @@ class TorchvisionSet:
     def _download(self, cfg: "DataConfig", root: Path, searched: list[Path]) -> Path:
         reason = self._no_download_reason(cfg)
         if reason is None:
-            dest = root if is_writable(root) else self._staging(root)
+            dest = self._writable_dest(root)
             try:
                 dest.mkdir(parents=True, exist_ok=True)
                 with _socket_timeout(_DOWNLOAD_SOCKET_TIMEOUT_S):

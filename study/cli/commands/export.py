@@ -1,17 +1,15 @@
 """``study export NAME``: the best trials of a study as run configs for ``study train``."""
 from __future__ import annotations
 
-import sys
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from study.cli.commands.common import Workspace, workspace_path
+from study.cli.display import console, fmt, header
 from study.cli.main import app
 
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+out = console()
 
 
 @app.command("export")
@@ -32,6 +30,10 @@ def export(
     """Write the K best COMPLETE trials (or the Pareto set) as YAML run configs, plus summary.csv/json."""
     from pathlib import Path
 
+    from rich import box
+    from rich.table import Table
+
+    from study.cli import hints
     from study.export import export_study, open_study
 
     ws = workspace_path(workspace)
@@ -39,23 +41,23 @@ def export(
     result = export_study(handle, Path(out_dir) if out_dir else ws / "exports" / name, top, metric, mode)
     sel = result.selection
     params = list(dict.fromkeys(k for r in result.rows for k in r["params"]))
-    t = Table(title=f"study {name}: {sel.notes[0]}")
-    for col in ("rank", "trial", *sel.metrics, *params, "MLflow run(s)", "config"):
-        t.add_column(col, overflow="fold")
+    out.print(f"study {name}: {sel.notes[0]}", markup=False)
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    t.add_column("rank", justify="right", no_wrap=True)
+    t.add_column("trial", justify="right", no_wrap=True)
+    for key in (*sel.metrics, *params):
+        t.add_column(header(key), justify="right", no_wrap=True)
+    t.add_column("config", no_wrap=True)
     for r in result.rows:
-        t.add_row(str(r["rank"]), str(r["number"]), *(_fmt(v) for v in r["scores"]),
-                  *(_fmt(r["params"].get(p)) for p in params), " ".join(r["mlflow_run_ids"]) or "-", r["config"])
+        t.add_row(str(r["rank"]), str(r["number"]), *(fmt(m, v, False) for m, v in zip(sel.metrics, r["scores"])),
+                  *(fmt(p, r["params"].get(p), False) for p in params), r["config"])
     out.print(t)
     for note in result.notes[1:]:
         out.print(f"[yellow]note:[/] {note}")
-    out.print(f"wrote {len(result.rows)} config(s), summary.csv and summary.json to {result.out}")
+    out.print(f"wrote {len(result.rows)} config(s), summary.csv and summary.json (with the MLflow run ids) to "
+              f"{hints.shown(result.out)}", markup=False)
     first = result.rows[0]
-    out.print(f"train one with: study train {result.out / first['config']} --name {name}-trial{first['number']}")
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    cmd = hints.command("train", str(hints.shown(result.out / first["config"])), "--name",
+                        f"{name}-trial{first['number']}", workspace=ws)
+    hints.print_steps(out, [(cmd, f"retrain trial {first['number']} (add --epochs N to change its length)")],
+                      "train one with")

@@ -46,4 +46,6 @@ def report(
     trials = sum(len(sd.trials) for sd in result.studies)
     size = result.path.stat().st_size / 2**20
     names = ", ".join(sd.name for sd in result.studies)
-    out.print(f"report of {names} ({trials} trials): {result.path} ({size:.1f} MiB)")
+    from study.cli.hints import shown
+
+    out.print(f"report of {names} ({trials} trials): {shown(result.path)} ({size:.1f} MiB)", markup=False)

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import json
-import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from study.cli import hints
 from study.cli.commands.common import Workspace, finite_at_least, workspace_path
+from study.cli.display import console
 from study.cli.main import app
-from study.kinds import KINDS
-from trainables import records as R
 
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+out = console()
+IF_EXISTS = ("error", "continue")
 
 
 @app.command()
@@ -33,13 +32,20 @@ def run(
     num_gpus: Optional[float] = typer.Option(None, "--num-gpus", callback=finite_at_least(0),
                                              help="Local Ray: logical GPUs."),
     smoke: bool = typer.Option(False, "--smoke", help="2 trials x 2 epochs on a tiny subset: a wiring check."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show Ray's worker logs."),
+    if_exists: str = typer.Option("error", "--if-exists", help="When the study exists: 'error', or 'continue' "
+                                  "(resume it if unfinished, show it if finished)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show Ray's worker logs and library warnings."),
 ) -> None:
     """Launch a study: Optuna proposes, Ray Tune runs, diverging trials are stopped early."""
-    from study.engine import run_study, smoke as shrink
+    from study.catalog import Catalog
+    from study.engine import prepare, run_study, smoke as shrink
+    from study.errors import UserError
+    from study.kinds import KINDS
     from study.options import resolve_options
     from study.spec import load_spec
 
+    if if_exists not in IF_EXISTS:
+        raise UserError(f"--if-exists {if_exists!r} is not one of {', '.join(IF_EXISTS)}")
     spec = load_spec(spec_path)
     if smoke:
         spec = shrink(spec)
@@ -50,11 +56,20 @@ def run(
     opts = resolve_options(workspace, optuna_storage, mlflow_uri, storage_path, ray_address, num_cpus, num_gpus, verbose)
     study_name = name or spec.name
     _check_name(study_name)
+    ws = opts.workspace
+    if if_exists == "continue" and (ws / "catalog.db").exists() and Catalog.open(ws).exists(study_name):
+        finished = Catalog.open(ws).get(study_name).status == "finished"
+        doing = "it finished: showing it, nothing changes" if finished else "continuing it where it stopped"
+        out.print(f"study [bold]{study_name}[/] exists in {ws}; {doing} (a new study needs another --name)")
+        return _resume(study_name, ws, None, None, None, num_cpus, num_gpus, verbose, announce=False)
+    _data_root(ws, spec, study_name)
+    prepare(spec, study_name, opts)  # refused: nothing created, not even the log file
+    _start(study_name, ws, verbose)
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
-              f"{KINDS[spec.kind].describe(spec)}, workspace {opts.workspace}")
+              f"{KINDS[spec.kind].describe(spec)}, workspace {ws}")
+    hints.set_rerun(study_name, ws, [spec_path, *(["--smoke"] if smoke else [])])
     outcome = run_study(spec, study_name, opts)
-    _summary(opts.workspace, study_name, outcome)
-    _exit_if_all_failed(outcome)
+    _end(ws, study_name, outcome)
 
 
 @app.command()
@@ -68,122 +83,64 @@ def resume(
     num_gpus: Optional[float] = typer.Option(None, "--num-gpus", callback=finite_at_least(0)),
     verbose: bool = typer.Option(False, "--verbose"),
 ) -> None:
-    """Continue an interrupted study; unfinished trials resume from their last checkpoint."""
+    """Continue an interrupted study; unfinished trials resume from their last checkpoint (a finished one: no change)."""
+    _resume(name, workspace_path(workspace), ray_address, optuna_storage, mlflow_uri, num_cpus, num_gpus, verbose)
+
+
+def _resume(name: str, ws: Path, ray_address, optuna_storage, mlflow_uri, num_cpus, num_gpus, verbose,
+            announce: bool = True) -> None:
+    from study.catalog import Catalog
+    from study.cluster import prepare_join, resolve_address
     from study.engine import resume_study
     from study.options import StudyOptions
-    from study.cluster import prepare_join, resolve_address
 
-    ws = workspace_path(workspace)
+    row = Catalog.open(ws).get(name)
+    if row.status != "finished":
+        _start(name, ws, verbose)
+        hints.set_rerun(name, ws)
+        _data_root(ws, row.spec(), name)
     address = resolve_address(ray_address)
     if address:
         prepare_join(address)
     opts = StudyOptions(ws, "", None, "", address, num_cpus, num_gpus, verbose)
     outcome = resume_study(name, opts, optuna_storage, mlflow_uri)
-    _summary(ws, name, outcome)
-    _exit_if_all_failed(outcome)
+    if announce and not outcome.resumed:
+        out.print(f"study {name} already finished: nothing to resume, nothing changed")
+    _end(ws, name, outcome)
 
 
-@app.command("list")
-def list_studies(workspace: Optional[str] = Workspace) -> None:
-    """The studies of a workspace."""
-    from study.catalog import Catalog
+def _start(name: str, ws: Path, verbose: bool) -> None:
+    """Library logs and warnings into the study's log file; a Ctrl-C from here on says how to continue."""
+    from study.logs import log_path, to_file
 
-    cat = Catalog.open(workspace_path(workspace))
-    t = Table("name", "status", "trials", "created", "updated", "optuna storage", "mlflow")
-    for r in cat.all():
-        t.add_row(r.name, r.status, str(r.num_trials), str(r.created_at), str(r.updated_at), r.optuna_storage,
-                  r.mlflow_uri or "-")
-    out.print(t)
+    path = to_file(log_path(ws, name), verbose)
+    if not verbose:
+        out.print(f"library logs and warnings: {hints.shown(path)}", markup=False)
 
 
-@app.command()
-def status(
-    name: str = typer.Argument(...),
-    workspace: Optional[str] = Workspace,
-    optuna_storage: Optional[str] = typer.Option(None, "--optuna-storage", help="Needed if its URL had a password."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """One row per trial: number, state, stop_reason, epochs, params, metrics."""
-    from study.catalog import Catalog
-    from study.engine import _unmasked
-    from study.status import trial_rows
+def _data_root(ws: Path, spec, name: str) -> None:
+    from study import dataroot
 
-    row = Catalog.open(workspace_path(workspace)).get(name)
-    rows = trial_rows(_unmasked(row.optuna_storage, optuna_storage, "--optuna-storage"), row.optuna_study)
-    if as_json:
-        print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
-        return
-    _table(name, row.status, rows, row.spec().search.metrics)
+    root = dataroot.adopt(ws, dataroot.configured(spec), name)
+    if root:
+        out.print(dataroot.note(root, ws), markup=False)
 
 
-def _table(name, study_status, rows, metrics=(R.VAL_PGD_ACC,)) -> None:
-    """Params and headline metrics as columns; `study status --json` has everything."""
-    params = list(dict.fromkeys(k for r in rows for k in r.params))
-    extra = () if any(m.startswith(R.GEN_PREFIX) for m in metrics) else (R.VAL_CLEAN_ACC, R.VAL_MASKING_GAP,
-                                                                      R.TRAIN_DELTA_MEAN)
-    shown = list(dict.fromkeys([*metrics, *extra]))
-    t = Table(title=f"study {name} ({study_status})")
-    for col in ("number", "state", "stop_reason", "epochs", *params, *shown):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(str(r.number), r.state, r.stop_reason or "-", str(r.epochs or "-"),
-                  *(_fmt(r.params.get(p, "")) for p in params), *(_metric(r.metrics, m) for m in shown))
-    out.print(t)
+def _end(ws: Path, name: str, outcome) -> None:
+    from study.cli.summary import print_summary
+
+    hints.set_rerun(None)
+    print_summary(out, ws, name, outcome)
+    _failures(outcome)
+    if outcome.status == "interrupted":
+        from study.interrupt import EXIT_CODE
+
+        raise typer.Exit(EXIT_CODE)
+    if outcome.failures.all_failed:
+        raise typer.Exit(1)
 
 
-def _metric(metrics: dict, name: str) -> str:
-    """A metric cell; a masking gap past the trial's threshold is flagged (its last epoch had val/masked = 1)."""
-    text = _fmt(metrics.get(name, ""))
-    if name == R.VAL_MASKING_GAP and metrics.get(R.VAL_MASKED):
-        text += " MASKED"
-    return text
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _check_name(name: str) -> None:
-    from study.errors import UserError
-    from study.spec import check_study_name
-
-    try:
-        check_study_name(name)
-    except ValueError as e:
-        raise UserError(f"--name: {e}") from None
-
-
-def _summary(ws, name, outcome) -> None:
-    import yaml
-
-    from study.catalog import Catalog
-    from study.status import trial_rows
-
-    row = Catalog.open(ws).get(name)
-    rows = trial_rows(row.optuna_storage, row.optuna_study) if "***" not in row.optuna_storage else []
-    spec = row.spec()
-    _table(name, row.status, rows, spec.search.metrics)
-    if outcome.reconciled:
-        out.print(f"[yellow]{outcome.reconciled} Optuna trial(s) left RUNNING by an earlier driver were marked FAIL[/]")
-    done = [r for r in rows if r.state == "COMPLETE"]
-    if done:
-        from study.export import trial_config
-
-        metric, mode = spec.search.metrics[0], spec.search.modes[0]
-        best = (max if mode == "max" else min)(done, key=lambda r: r.metrics.get(metric, float("nan")))
-        out.print(f"\nbest trial {best.number}: {metric} = {_fmt(best.metrics.get(metric))} with "
-                  + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
-        cfg = trial_config(spec, best.params).model_dump(mode="json")
-        changed = {k: v for k, v in cfg.items() if k in KINDS[spec.kind].varied}
-        out.print("best config (the parts a study varies; `study export` writes it whole):")
-        out.print(yaml.safe_dump(changed, sort_keys=False, default_flow_style=None).rstrip())
-        out.print(f"export it: study export {name} --workspace {ws} --top 1")
-    elif rows and not outcome.failures.all_failed:
-        out.print("[yellow]no trial completed: every trial was stopped or failed (see stop_reason)[/]")
-    _failures(ws, name, outcome)
-
-
-def _failures(ws, name, outcome) -> None:
+def _failures(outcome) -> None:
     """One line per distinct failure cause, with the trials it hit and where the tracebacks are."""
     from rich.markup import escape
 
@@ -198,6 +155,56 @@ def _failures(ws, name, outcome) -> None:
               f"{outcome.experiment_path}/", soft_wrap=True)
 
 
-def _exit_if_all_failed(outcome) -> None:
-    if outcome.failures.all_failed:
-        raise typer.Exit(1)
+@app.command("list")
+def list_studies(workspace: Optional[str] = Workspace) -> None:
+    """The studies of a workspace (stores shown when they are not the workspace's own files)."""
+    from rich import box
+    from rich.table import Table
+
+    from study.catalog import Catalog
+
+    ws = workspace_path(workspace)
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for col in ("name", "status", "trials", "updated (UTC)", "optuna storage", "mlflow", "data root"):
+        t.add_column(col, overflow="fold")
+    for r in Catalog.open(ws).all():
+        t.add_row(r.name, r.status, str(r.num_trials), str(r.updated_at), _store(r.optuna_storage, ws, "optuna.db"),
+                  _store(r.mlflow_uri, ws, "mlflow.db"), r.data_root or "-")
+    out.print(t)
+
+
+def _store(url: Optional[str], ws: Path, default_file: str) -> str:
+    if not url:
+        return "-"
+    return "workspace" if url == f"sqlite:///{ws / default_file}" else url
+
+
+@app.command()
+def status(
+    name: str = typer.Argument(...),
+    workspace: Optional[str] = Workspace,
+    optuna_storage: Optional[str] = typer.Option(None, "--optuna-storage", help="Needed if its URL had a password."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """One row per trial: number, state, stop reason, epochs, params, metrics (in %, s, /255: --json has raw values)."""
+    from study.catalog import Catalog
+    from study.cli.summary import print_table
+    from study.engine import _unmasked
+    from study.status import trial_rows
+
+    row = Catalog.open(workspace_path(workspace)).get(name)
+    rows = trial_rows(_unmasked(row.optuna_storage, optuna_storage, "--optuna-storage"), row.optuna_study)
+    if as_json:
+        print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
+        return
+    print_table(out, name, row.status, rows, row.spec())
+
+
+def _check_name(name: str) -> None:
+    from study.errors import UserError
+    from study.spec import check_study_name
+
+    try:
+        check_study_name(name)
+    except ValueError as e:
+        raise UserError(f"--name: {e}") from None

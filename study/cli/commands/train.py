@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from study.cli.commands.common import Workspace, workspace_path
+from study.cli.display import console, fmt
 from study.cli.main import app
 
-out = Console(highlight=False)
+out = console()
 
 
 def load_run_config(path: str):
@@ -31,6 +31,8 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the number of epochs."),
 ) -> None:
     """Train one run locally: a line per epoch, records in WORKSPACE/runs/NAME/records.jsonl, checkpoints beside."""
+    from study import dataroot
+    from study.cli.hints import shown
     from trainables import records as R
     from trainables.fit import fit
 
@@ -41,23 +43,28 @@ def train(
         cfg = cfg.model_copy(update={"epochs": epochs})
     check_run(cfg)  # the study pre-flight's data checks: sizes, classes, the model's input shape (exit 2)
     ws = workspace_path(workspace)
+    root = dataroot.adopt(ws, cfg.data.root)
+    if root:
+        out.print(dataroot.note(root, ws), markup=False)
     run_dir = ws / "runs" / (name or cfg.name)
-    out.print(f"training [bold]{cfg.name}[/]: {cfg.method.name} eps={cfg.method.epsilon}/255 "
-              f"DER={cfg.der.weight} on {cfg.data.name}/{cfg.model.name}, {cfg.epochs} epochs -> {run_dir}")
+    out.print(f"training [bold]{cfg.name}[/]: {cfg.method.name} ε = {fmt('epsilon', cfg.method.epsilon)}, "
+              f"DER weight {fmt('', cfg.der.weight)}, on {cfg.data.name} with {cfg.model.name}, {cfg.epochs} epochs "
+              f"-> {shown(run_dir)}")
 
     def line(rec: R.EpochRecord):
         m = rec.metrics
-        parts = [f"epoch {rec.epoch:>3}/{cfg.epochs}", f"loss {m[R.LOSS_TOTAL]:.3f}", f"adv {m[R.TRAIN_ADV_ACC]:.3f}"]
+        parts = [f"epoch {rec.epoch:>3}/{cfg.epochs}", f"loss {m[R.LOSS_TOTAL]:.3f}",
+                 f"train adv {fmt(R.TRAIN_ADV_ACC, m[R.TRAIN_ADV_ACC])}"]
         for k, lab in ((R.VAL_CLEAN_ACC, "val clean"), (R.VAL_PGD_ACC, "val pgd"), (R.VAL_ROBUST_ACC, "val robust"),
                        (R.VAL_MASKING_GAP, "masking gap"), (R.PROBE_PGD_ACC, "probe"),
-                       (R.TRAIN_DELTA_MEAN, "ΔE"), (R.TIME_EPOCH, "s")):
+                       (R.TRAIN_DELTA_MEAN, "ΔE"), (R.TIME_EPOCH, "time")):
             if k in m:
-                parts.append(f"{lab} {m[k]:.3f}")
+                parts.append(f"{lab} {fmt(k, m[k])}")
         out.print("  ".join(parts))
 
     result = fit(cfg, run_dir, callbacks=[line])
     if result.stop_reason:
         out.print(f"[yellow]stopped: {result.stop_reason}[/]")
     for k, v in sorted(result.final.items()):
-        out.print(f"{k} {v:.4f}")
-    out.print(f"records: {run_dir / 'records.jsonl'}")
+        out.print(f"{k} {fmt(k, v)}")
+    out.print(f"records: {shown(run_dir / 'records.jsonl')}")

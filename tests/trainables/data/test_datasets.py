@@ -50,16 +50,19 @@ def test_mnist(data_root):
     # the published constants are the statistics of these very images
     assert a.mean == pytest.approx(imagefolder.channel_stats(a.train_x)[0], abs=1e-3)
     assert a.std == pytest.approx(imagefolder.channel_stats(a.train_x)[1], abs=1e-3)
-    # a writable root is extracted in place, next to the gz files
-    assert (data_root / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    # even a writable data root is never written to: the gz files are extracted into the cache
+    assert not (data_root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+    assert cache_dir() / "staged" in a.source.parents
 
 
 def test_fashion_mnist(data_root):
+    before = tree(data_root)
     a = load_arrays(DataConfig(name="fashion_mnist", root=str(data_root), download=False))
     assert a.train_x.shape == (60000, 1, 28, 28) and a.test_x.shape == (10000, 1, 28, 28)
     assert torch.bincount(a.train_y).tolist() == [6000] * 10
     assert torch.bincount(a.test_y).tolist() == [1000] * 10
     assert a.class_names[0] == "T-shirt/top"
+    assert tree(data_root) == before  # the user's data folder is read, never written
     assert a.mean == pytest.approx(imagefolder.channel_stats(a.train_x)[0], abs=1e-3)
 
 
