@@ -183,7 +183,7 @@ class MaskingCheck(_Strict):
 
     n: int = Field(128, ge=0, description="Validation images checked per epoch (0: off).")
     steps: Optional[int] = Field(None, ge=1, description="None: the validation attack's steps.")
-    restarts: int = Field(5, ge=1)
+    restarts: int = Field(10, ge=1)
     threshold: float = Field(0.05, gt=0, le=1, description="Gap (fraction of the images) above which an epoch "
                              "is flagged as masked.")
 
@@ -206,12 +206,12 @@ class EvalConfig(_Strict):
     )
     energy_trace: bool = Field(True, description="Trace ΔE of the training attack every epoch.")
     trace_every: int = Field(1, ge=1, description="Trace every k-th training batch (1: all).")
-    val_pgd_steps: Optional[int] = Field(None, ge=1, description="None: the dataset's reference evaluation "
-                                         "(trainables/eval_defaults.py: MNIST-like 50, others 10).")
+    val_pgd_steps: int = Field(10, ge=1, description="Steps of the per-epoch validation PGD (robust_overfitting's).")
     val_restarts: int = Field(1, ge=1)
     pgd_alpha: Optional[float] = Field(
-        None, gt=0, description="Step of the validation, probe and test PGD in 1/255 units; None: the dataset's "
-        "reference evaluation (MNIST-like 2.55 = 0.01, others ε/4).")
+        None, gt=0, description="Step of every evaluation PGD in 1/255 units; None: trainables/eval_defaults.py (test: "
+        "the dataset's reference step, MNIST-like 0.01, others ε/4; validation, probe, masking check: ε/4; never "
+        "below 1.5·ε/steps).")
     masking: MaskingCheck = Field(default_factory=MaskingCheck)
     probe_size: int = Field(256, ge=1, description="Fixed training batch for the CO probe.")
     probe_pgd_steps: int = Field(10, ge=1)
@@ -281,20 +281,15 @@ class RunConfig(_Strict):
 
     def resolved(self) -> "RunConfig":  # noqa: D401
         """A copy with every "None means the default" choice that depends on other fields filled in
-        (evaluation radius, norm and PGD step, the training attack's BatchNorm mode, the optimizer's
-        defaults): what is used and what is logged as parameters."""
+        (evaluation radius and norm, the training attack's BatchNorm mode, the optimizer's defaults): what
+        is used and what is logged as parameters (evaluation PGD steps: trainables/eval_defaults.py)."""
         from trainables.methods import METHODS
 
-        from trainables import eval_defaults
         from trainables.optimizers import resolve
 
         out = self.model_copy(deep=True)
         out.eval.epsilon, out.eval.norm = self.eval_epsilon, self.eval_norm
         out.optim = resolve(self.optim)
-        ev = eval_defaults.for_dataset(self.data.name)
-        out.eval.val_pgd_steps = self.eval.val_pgd_steps or ev.steps
-        per_dataset = ev.alpha if self.eval_norm == "linf" else None  # the references' steps are L∞ steps
-        out.eval.pgd_alpha = self.eval.pgd_alpha or per_dataset or self.eval_epsilon / 4
         if out.method.attack_bn_mode is None:
             out.method.attack_bn_mode = METHODS.get(self.method.name).attack_bn
         return out

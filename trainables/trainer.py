@@ -200,7 +200,7 @@ class Trainer:
             out[R.test_key(which, "clean_acc")] = r["clean_acc"]
             for steps, restarts in cfg.eval.test_pgd:
                 seed_all(derive_seed(cfg.seed, "test", steps, restarts))
-                r = robust_accuracy(model, batches, eval_pgd(cfg, steps, restarts, self.eval_autocast), self.eval_autocast)
+                r = robust_accuracy(model, batches, eval_pgd(cfg, steps, restarts, self.eval_autocast, test=True), self.eval_autocast)
                 out[R.test_key(which, f"pgd{steps}x{restarts}_acc")] = r["adv_acc"]
             if cfg.eval.autoattack:
                 n = cfg.eval.autoattack_n

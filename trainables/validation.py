@@ -2,7 +2,7 @@
 with eval-mode ΔE, the masking check, and the CO probe with its eval-mode ΔE.
 
 All of them run the model in eval mode, at the evaluation radius (``eval.epsilon``, default the training
-attack's), with the dataset's reference step (``trainables.eval_defaults``), per-sample early stop, in the
+attack's), with the step of ``trainables.eval_defaults``, per-sample early stop, in the
 evaluation precision. The masking check (``trainables.config.MaskingCheck``) reruns a stronger attack on
 the first ``n`` validation images: a sample counts as robust only if neither attack broke it, and
 ``val/robust_acc`` = ``val/pgd_acc`` − (the share of those images only the stronger attack broke).
@@ -17,15 +17,19 @@ from torch import nn
 from trainables import records as R
 from trainables.attacks import Attack, build_attack
 from trainables.config import RunConfig
+from trainables.eval_defaults import step
 from trainables.evaluate import robust_accuracy
 from trainables.trace import EnergyTrace
 
 
-def eval_pgd(cfg: RunConfig, steps: int, restarts: int, autocast: Callable[[], ContextManager]) -> Attack:
-    """A PGD evaluator for ``cfg``: evaluation radius and norm, the dataset's reference step, eval-mode BN,
-    early stop per sample."""
-    alpha = cfg.resolved().eval.pgd_alpha
-    return build_attack("pgd", cfg.eval_epsilon, alpha, steps=steps, restarts=restarts, norm=cfg.eval_norm,
+def eval_pgd(cfg: RunConfig, steps: int, restarts: int, autocast: Callable[[], ContextManager],
+             test: bool = False) -> Attack:
+    """A PGD evaluator for ``cfg``: evaluation radius and norm, eval-mode BN, early stop per sample, and the step
+    of ``trainables.eval_defaults`` (``test``: the dataset's reference step; else ε/4)."""
+    eps = cfg.eval_epsilon
+    linf = cfg.eval_norm == "linf"  # the references' steps are L∞ steps
+    alpha = step(eps, steps, cfg.data.name if linf else "", test and linf, cfg.eval.pgd_alpha)
+    return build_attack("pgd", eps, alpha, steps=steps, restarts=restarts, norm=cfg.eval_norm,
                         bn="eval", early_stop=True, autocast=autocast)
 
 
@@ -33,7 +37,7 @@ class Validator:
     """Everything measured after a training epoch but the training trace; ``__call__`` returns the metrics."""
 
     def __init__(self, cfg: RunConfig, data, autocast: Callable[[], ContextManager]) -> None:
-        ev = cfg.resolved().eval
+        ev = cfg.eval
         self.cfg, self.data, self.autocast = cfg, data, autocast
         self.val_attack = eval_pgd(cfg, ev.val_pgd_steps, ev.val_restarts, autocast)
         self.probe_attack = eval_pgd(cfg, ev.probe_pgd_steps, 1, autocast)

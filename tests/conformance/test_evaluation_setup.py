@@ -24,8 +24,7 @@ def _trainer(data_root, **over) -> Trainer:
 
 
 def test_validation_and_test_attacks_run_at_the_evaluation_radius(data_root):
-    """Trained at ε = 76.5/255, evaluated at 25.5/255: the readings equal a reference PGD at 25.5/255 (step 0.01,
-    the MNIST evaluation step of fast_adversarial, trainables/eval_defaults.py)."""
+    """Trained at ε = 76.5/255, evaluated at 25.5/255: the readings equal a reference PGD at 25.5/255."""
     t = _trainer(data_root, method__epsilon=76.5, eval__epsilon=25.5, eval__val_pgd_steps=5,
                  eval__test_pgd=[[5, 1]], data__val_size=128)
     model = t.model.eval()
@@ -36,7 +35,7 @@ def test_validation_and_test_attacks_run_at_the_evaluation_radius(data_root):
     torch.manual_seed(7)
     ours = robust_accuracy(model, [(x, y)], t.validator.val_attack)["adv_acc"]
     torch.manual_seed(7)
-    ref = pgd_accuracy(model, x, y, 0.1, 0.01, 5, 1)  # MNIST: fast_adversarial's evaluation step 0.01
+    ref = pgd_accuracy(model, x, y, 0.1, 0.03, 5, 1)  # step max(ε/4, 1.5ε/5) = 0.3ε (trainables/eval_defaults.py)
     assert ours == ref
     assert t.validator.probe_attack.eps == t.validator.val_attack.eps == 0.1
     assert t.cfg.resolved().eval.epsilon == 25.5 and t.cfg.resolved().method.epsilon == 76.5
@@ -49,7 +48,7 @@ def test_probe_trace_is_eval_mode_delta_energy_on_the_probe_batch(data_root):
     x, y = t.data.probe_batch(64)
     model = t.model.eval()
     torch.manual_seed(11)
-    delta = pgd_delta(model, x, y, 51 / 255, 0.01, 3, 1)
+    delta = pgd_delta(model, x, y, 51 / 255, 0.5 * 51 / 255, 3, 1)  # step max(ε/4, 1.5ε/3)
     with torch.no_grad():
         d = -torch.logsumexp(model(x), 1) + torch.logsumexp(model(x + delta), 1)  # E(x) − E(x*)
     assert abs(out[R.energy_key("probe", "delta_mean")] - d.mean().item()) < 1e-5
