@@ -91,7 +91,8 @@ class SearchSpec(_Strict):
     num_samples: int = Field(8, ge=1, description="Configurations to try (Optuna trials).")
     seeds: int = Field(1, ge=1, description="Seeds per configuration (Ray trials per Optuna trial).")
     max_concurrent: int = Field(2, ge=1)
-    metric: Union[str, list[str]] = R.VAL_ROBUST_ACC  # the masking-checked validation reading (issue 14)
+    # the selected checkpoint's masking-checked validation reading: a masked epoch is never selected (issue 14)
+    metric: Union[str, list[str]] = R.BEST_VAL_ROBUST
     mode: Union[Literal["max", "min"], list[Literal["max", "min"]]] = "max"
     sampler: Literal["auto", "tpe", "nsga2", "random"] = "auto"
     seed: int = 0

@@ -173,17 +173,18 @@ class ScheduleConfig(_Strict):
 class MaskingCheck(_Strict):
     """A per-epoch check that the validation reading is not fooled by gradient masking (issue 14).
 
-    On the first ``n`` validation images a stronger attack (PGD, ``steps`` × ``restarts``, same radius and
-    step) runs after the validation attack; a sample counts as robust only if neither broke it.
-    ``val/masking_gap`` = the validation attack's accuracy on those images minus that combined one, and
-    ``val/robust_acc`` = ``val/pgd_acc`` − ``val/masking_gap``: what model selection, the stopping probe and
-    (by default) the search objective read. An epoch whose gap exceeds ``threshold`` is flagged
-    (``val/masked`` = 1). Defaults from bench/masking.py (bench/README.md).
+    On the first ``n`` validation images, the ones the validation PGD left robust are attacked again by
+    APGD-CE (``apgd_steps`` iterations, fra31's settings) and then, on its survivors, by the gradient-free
+    Square attack (``square_queries`` queries), at the same radius: a gradient-based check alone cannot
+    see masking that zeroes or shatters gradients. ``val/masking_gap`` = the share of those images only the
+    check broke, ``val/robust_acc`` = ``val/pgd_acc`` − ``val/masking_gap``: what model selection and (via
+    ``best/val_robust_acc``) the default search objective read. An epoch whose gap exceeds ``threshold`` is
+    flagged (``val/masked`` = 1) and never selected while an unflagged one exists. Figures: bench/masking.py.
     """
 
     n: int = Field(128, ge=0, description="Validation images checked per epoch (0: off).")
-    steps: Optional[int] = Field(None, ge=1, description="None: the validation attack's steps.")
-    restarts: int = Field(10, ge=1)
+    apgd_steps: int = Field(100, ge=1, description="APGD-CE iterations (fra31's standard: 100).")
+    square_queries: int = Field(300, ge=0, description="Square attack queries on APGD's survivors (0: none).")
     threshold: float = Field(0.05, gt=0, le=1, description="Gap (fraction of the images) above which an epoch "
                              "is flagged as masked.")
 

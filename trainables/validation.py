@@ -3,9 +3,10 @@ with eval-mode ΔE, the masking check, and the CO probe with its eval-mode ΔE.
 
 All of them run the model in eval mode, at the evaluation radius (``eval.epsilon``, default the training
 attack's), with the step of ``trainables.eval_defaults``, per-sample early stop, in the
-evaluation precision. The masking check (``trainables.config.MaskingCheck``) reruns a stronger attack on
-the first ``n`` validation images: a sample counts as robust only if neither attack broke it, and
-``val/robust_acc`` = ``val/pgd_acc`` − (the share of those images only the stronger attack broke).
+evaluation precision. The masking check (``trainables.config.MaskingCheck``) attacks the first ``n``
+validation images the validation PGD left robust again, with APGD-CE and the gradient-free Square: a
+sample counts as robust only if no attack broke it, and ``val/robust_acc`` = ``val/pgd_acc`` − (the
+share of those images only the check broke).
 """
 from __future__ import annotations
 
@@ -41,10 +42,8 @@ class Validator:
         self.cfg, self.data, self.autocast = cfg, data, autocast
         self.val_attack = eval_pgd(cfg, ev.val_pgd_steps, ev.val_restarts, autocast)
         self.probe_attack = eval_pgd(cfg, ev.probe_pgd_steps, 1, autocast)
-        m = ev.masking
-        self.masking_n = min(m.n, data.num_val)
-        self.strong_attack = eval_pgd(cfg, m.steps or ev.val_pgd_steps, m.restarts, autocast) if self.masking_n else None
-        self.threshold = m.threshold
+        self.masking = ev.masking
+        self.masking_n = min(ev.masking.n, data.num_val)
         labels = data.val_labels
         self.chance = labels.bincount().max().item() / len(labels) if len(labels) else 0.0
 
@@ -64,18 +63,18 @@ class Validator:
         gap = self._masking_gap(model, r["robust_mask"]) if self.masking_n else 0.0
         out[R.VAL_ROBUST_ACC] = r["adv_acc"] - gap
         if self.masking_n:
-            out[R.VAL_MASKING_GAP], out[R.VAL_MASKED] = gap, float(gap > self.threshold)
+            out[R.VAL_MASKING_GAP], out[R.VAL_MASKED] = gap, float(gap > self.masking.threshold)
         return out
 
     def _masking_gap(self, model: nn.Module, weak_ok: torch.Tensor) -> float:
-        """Share of the first ``n`` validation images the validation attack left robust and the stronger one broke."""
+        """Share of the first ``n`` validation images the validation attack left robust and the check broke."""
         n = weak_ok.numel()
         x, y = next(iter(self.data.val_batches(n)))
         x, y = x[:n][weak_ok], y[:n][weak_ok]
         if not len(y):
             return 0.0
-        r = robust_accuracy(model, [(x, y)], self.strong_attack, self.autocast)
-        return (1.0 - r["adv_acc"]) * len(y) / n
+        survivors = masking_check(model, x, y, self.cfg.eval_epsilon / 255, self.cfg.eval_norm, self.masking)
+        return (len(y) - int(survivors.sum())) / n
 
     def _probe(self, model: nn.Module) -> dict[str, float]:
         probe = self.data.probe_batch(self.cfg.eval.probe_size)
@@ -85,3 +84,24 @@ class Validator:
         # eval-mode ΔE on the same training images every epoch: comparable across runs and epochs
         out.update({R.energy_key("probe", k): v for k, v in trace.summary().items()})
         return out
+
+
+def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, check) -> torch.Tensor:
+    """Which of ``(x, y)`` withstand APGD-CE and then Square (``check``: a ``MaskingCheck``), model in eval mode,
+    fp32; a bool per image. The attacks seed themselves from ``check`` (torchattacks reseeds the global RNG)."""
+    import torchattacks as ta
+
+    was_training = model.training
+    model.eval()
+    norm = {"linf": "Linf", "l2": "L2"}[norm]
+    try:
+        apgd = ta.APGD(model, norm=norm, eps=eps, steps=check.apgd_steps, n_restarts=1, loss="ce", seed=0)
+        with torch.no_grad():
+            ok = model(apgd(x, y)).argmax(1) == y
+        if check.square_queries and ok.any():
+            square = ta.Square(model, norm=norm, eps=eps, n_queries=check.square_queries, n_restarts=1, seed=0)
+            with torch.no_grad():
+                ok[ok.clone()] = model(square(x[ok], y[ok])).argmax(1) == y[ok]
+    finally:
+        model.train(was_training)
+    return ok

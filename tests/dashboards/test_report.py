@@ -114,7 +114,7 @@ def test_val_pgd_figure_and_parallel_coordinates(page, optuna_study):
     order = [m["trial"] for m in par["meta"]["trials"]]
     by_number = {t.number: t for t in optuna_study.trials}
     assert dims["der.weight"] == [by_number[n].params["der.weight"] for n in order]
-    assert dims[f"{R.VAL_ROBUST_ACC} (last epoch)"] == [by_number[n].value for n in order]  # the default objective
+    assert dims[f"{R.BEST_VAL_ROBUST} (last epoch)"] == [by_number[n].value for n in order]  # the default objective
 
 
 def test_importances_of_the_study(page):

@@ -74,7 +74,7 @@ def test_completed_trials_carry_final_test_metrics(studies):
     _, opts = studies
     for t in _study(opts, "plain").trials:
         assert 0 <= t.user_attrs["metrics"]["test/best/pgd3x1_acc"] <= 1
-        assert t.value == t.user_attrs["metrics"][R.VAL_ROBUST_ACC]  # the default objective (issue 14)
+        assert t.value == t.user_attrs["metrics"][R.BEST_VAL_ROBUST]  # the default objective (issue 14)
 
 
 def test_existing_name_is_refused_without_touching_the_study(studies, mnist_env, tmp_path):

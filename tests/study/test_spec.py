@@ -71,7 +71,7 @@ def test_missing_file(tmp_path):
 
 def test_spec_defaults():
     s = StudySpec()
-    assert s.search.metric == "val/robust_acc" and s.stopping.delta_energy.enabled and s.resources.gpu == 0
+    assert s.search.metric == "best/val_robust_acc" and s.stopping.delta_energy.enabled and s.resources.gpu == 0
 
 
 @pytest.mark.parametrize("searched,needle", [

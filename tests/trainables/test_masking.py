@@ -1,0 +1,74 @@
+"""Issue 14: the per-epoch validation reading is checked for gradient masking, and a masked epoch is neither
+selected as the best checkpoint nor rewarded by the default search objective (best/val_robust_acc).
+
+The masked model is built deliberately: Athalye et al.'s "shattered gradients" (ICML 2018), an input
+quantised to two levels before the network, so the input gradient is zero everywhere. PGD cannot move from
+its random start and reads the model as robust (val/pgd_acc ≈ clean accuracy), while the gradient-free
+Square attack of the masking check breaks it. The run: one honest epoch (a model that is not robust at the
+evaluation radius), then the same weights behind the quantiser for two more epochs.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from testlib import tiny_run
+from trainables import records as R
+from trainables.config import RunConfig
+from trainables.trainer import Trainer
+from trainables.validation import masking_check
+
+
+class ShatteredGradients(nn.Module):
+    def __init__(self, net: nn.Module, levels: int = 2) -> None:
+        super().__init__()
+        self.net, self.levels = net, levels
+
+    def forward(self, x):
+        q = torch.round(x * (self.levels - 1)) / (self.levels - 1)
+        return self.net(x * 0 + q.detach())  # connected to x, gradient 0
+
+
+@pytest.fixture(scope="module")
+def masked_run(data_root):
+    cfg = RunConfig.model_validate(tiny_run(
+        data_root, method__name="fgsm", method__epsilon=8, eval__epsilon=76.5, data__train_subset=2048,
+        data__val_size=256, eval__masking={"n": 128}, epochs=3, deterministic=True))
+    t = Trainer(cfg)
+    records = [t.train_epoch()]
+    t.net = ShatteredGradients(t.model)  # from epoch 2 on, training and validation see the masked model
+    records += [t.train_epoch(), t.train_epoch()]
+    return t, [r.metrics for r in records]
+
+
+def test_the_validation_attack_alone_is_fooled(masked_run):
+    _, (honest, *masked) = masked_run
+    for m in masked:
+        assert m[R.VAL_PGD_ACC] > honest[R.VAL_PGD_ACC] + 0.5  # PGD reads the masked model as robust
+
+
+def test_the_masking_check_flags_the_masked_epochs(masked_run):
+    _, (honest, *masked) = masked_run
+    assert honest[R.VAL_MASKED] == 0.0
+    for m in masked:
+        assert m[R.VAL_MASKED] == 1.0 and m[R.VAL_MASKING_GAP] > 0.15
+        assert m[R.VAL_ROBUST_ACC] == pytest.approx(m[R.VAL_PGD_ACC] - m[R.VAL_MASKING_GAP])
+
+
+def test_a_masked_epoch_is_never_selected_nor_rewarded(masked_run):
+    t, (honest, *masked) = masked_run
+    assert t.best_epoch == 1
+    assert masked[-1][R.BEST_EPOCH] == 1.0
+    assert masked[-1][R.BEST_VAL_ROBUST] == honest[R.VAL_ROBUST_ACC]  # the default objective's value
+    assert all(m[R.VAL_ROBUST_ACC] > honest[R.VAL_ROBUST_ACC] for m in masked)  # what a naive objective would take
+
+
+def test_the_check_breaks_what_pgd_cannot(masked_run):
+    t, _ = masked_run
+    x, y = next(iter(t.data.val_batches(64)))
+    model = t.net.eval()
+    ok = masking_check(model, x, y, 76.5 / 255, "linf", t.cfg.eval.masking)
+    with torch.no_grad():
+        clean_ok = model(x).argmax(1) == y
+    assert ok.sum() < clean_ok.sum() * 0.85
