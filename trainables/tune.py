@@ -21,6 +21,7 @@ from ray import tune
 from trainables import records as R
 from trainables.config import RunConfig
 from trainables.overrides import resolve_trial
+from trainables.timing import PhaseClock
 
 SEED_INDEX = "__seed_index__"
 TRIAL_NUMBER = "__trial_number__"
@@ -62,44 +63,66 @@ def _finish(trainer, cfg: RunConfig, sinks: list) -> dict:
 
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable (use ``tune.with_resources`` for cpu/gpu)."""
-    import torch
+    clock = PhaseClock(tune.get_context().get_trial_id())
+    with clock.phase("imports"):
+        import torch
 
-    from trainables.trainer import Trainer
+        from trainables.data import build_data
+        from trainables.runtime import Runtime
+        from trainables.trainer import Trainer
 
     cfg = resolve_config(config)
-    trainer = Trainer(cfg)
+    with clock.phase("data"):
+        rt = Runtime.from_config(cfg)
+        data = build_data(cfg.data, cfg.batch_size, rt.device, cfg.seed, rt.channels_last)
+    with clock.phase("model"):
+        trainer = Trainer(cfg, data=data)
     history: list[dict] = []
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
-        with ckpt.as_directory() as d:
+        with clock.phase("restore"), ckpt.as_directory() as d:
             trainer.load(d)
             hist_path = Path(d) / HISTORY_FILE
             if hist_path.exists():
                 history = [json.loads(x) for x in hist_path.read_text().splitlines() if x.strip()]
-    sinks = _load_sinks(config, cfg)
-    for s in sinks:
-        s.on_start(restored_epoch=trainer.epoch, history=history)
+    with clock.phase("mlflow_open"):
+        sinks = _load_sinks(config, cfg)
+        for s in sinks:
+            s.on_start(restored_epoch=trainer.epoch, history=history)
     try:
-        for record in trainer.epochs():
+        epochs = trainer.epochs()
+        while True:
+            with clock.phase("epoch"):
+                record = next(epochs, None)
+            if record is None:
+                break
+            clock.add("training", record.metrics.get(R.TIME_TRAIN, 0.0))
             metrics = record.flat()
             if record.metrics.get(R.NONFINITE):
                 metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: record.epoch})
             elif trainer.epoch == cfg.epochs:
-                metrics.update(_finish(trainer, cfg, sinks))
+                with clock.phase("final_eval"):
+                    metrics.update(_finish(trainer, cfg, sinks))
             history.append(metrics)
-            for s in sinks:
-                s.on_record(metrics)
+            with clock.phase("mlflow_log"):
+                for s in sinks:
+                    s.on_record(metrics)
             with tempfile.TemporaryDirectory() as d:
-                trainer.save(d)
-                (Path(d) / HISTORY_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
-                tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()},
-                            checkpoint=tune.Checkpoint.from_directory(d))
+                with clock.phase("checkpoint"):
+                    trainer.save(d)
+                    (Path(d) / HISTORY_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
+                with clock.phase("report"):
+                    tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()},
+                                checkpoint=tune.Checkpoint.from_directory(d))
             if R.STOP_REASON in metrics:
                 break
-        for s in sinks:
-            s.on_end(history)
+        with clock.phase("mlflow_close"):
+            for s in sinks:
+                s.on_end(history)
     finally:
-        del trainer
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        with clock.phase("cleanup"):
+            del trainer
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        clock.write()
