@@ -1,14 +1,15 @@
 """Where a trial's time goes: named phases summed per trial, written as one JSON line when asked to.
 
 Off unless ``$STUDY_TRIAL_TIMING`` names a folder (``bench/trial_overhead.py`` sets it); then every
-trial appends ``{"trial_id", "pid", "trials_before", "entered", "left", "phases": {name: seconds}}``
-to ``<folder>/<pid>.jsonl``. ``entered``/``left`` are wall-clock (``time.time()``) so the bench can
-line them up with what the driver saw; ``trials_before`` counts the trials this process ran
-earlier (0: a fresh worker, more: a reused one). The cost when off is one ``perf_counter`` pair
-per phase.
+trial appends one line to ``<folder>/<pid>.jsonl``: ``trial_id``, ``pid``, ``phases`` ({name: seconds}),
+``entered``/``left`` in wall-clock time (``time.time()``, so the bench can line them up with what the
+driver saw), ``trials_before`` (trials this process ran earlier: 0 for a fresh worker) and
+``frozen_objects`` (objects the worker keeps out of the garbage collector's sight, see
+``trainables.worker``). The cost when off is one ``perf_counter`` pair per phase.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -49,7 +50,8 @@ class PhaseClock:
         if not folder:
             return
         line = {"trial_id": self.trial_id, "pid": os.getpid(), "trials_before": self.trials_before,
-                "entered": self.entered, "left": time.time(), "phases": dict(self.phases)}
+                "entered": self.entered, "left": time.time(), "phases": dict(self.phases),
+                "frozen_objects": gc.get_freeze_count()}
         path = Path(folder) / f"{os.getpid()}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:

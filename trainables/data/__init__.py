@@ -56,7 +56,9 @@ class DatasetSource(Protocol):
 DATASETS: Registry[DatasetSource] = Registry("dataset")
 
 from trainables.data import imagefolder, torchvision_sets  # noqa: E402,F401  (fill DATASETS)
-from trainables.data.bundle import DataBundle, build_data, check_available, load_arrays, locate  # noqa: E402
+from trainables.data.bundle import (  # noqa: E402
+    DataBundle, SplitData, build_data, check_available, load_arrays, locate, split_data,
+)
 from trainables.data.loaders import DeviceLoader, TorchLoader  # noqa: E402
 from trainables.data.roots import cache_dir, resolve_root  # noqa: E402
 from trainables.data.split import SplitIndices, split_indices  # noqa: E402
@@ -69,6 +71,7 @@ __all__ = [
     "DatasetSource",
     "DeviceLoader",
     "Location",
+    "SplitData",
     "SplitIndices",
     "TorchLoader",
     "build_data",
@@ -77,6 +80,7 @@ __all__ = [
     "load_arrays",
     "locate",
     "resolve_root",
+    "split_data",
     "split_indices",
     "unpack_zip",
 ]
