@@ -121,6 +121,8 @@ class LedgerCallback(Callback):
         self._finalise(trial, failed=True)
 
     def _finalise(self, trial, failed: bool) -> None:
+        from mlflow.entities import RunTag
+
         from study.tracking.artifacts import log_trial_artifacts
 
         try:
@@ -131,13 +133,12 @@ class LedgerCallback(Callback):
             rid = run.info.run_id
             last = trial.last_result or {}
             reason: Optional[str] = last.get(R.STOP_REASON)
-            if reason:
-                cl.set_tag(rid, R.STOP_REASON, reason)
-                cl.set_tag(rid, R.STOP_EPOCH, str(last.get(R.STOP_EPOCH)))
-            cl.set_tag(rid, "epochs_run", str(last.get(R.EPOCH, 0)))
+            tags = {R.STOP_REASON: reason, R.STOP_EPOCH: str(last.get(R.STOP_EPOCH))} if reason else {}
+            tags["epochs_run"] = str(last.get(R.EPOCH, 0))
             ckpt = trial.checkpoint
             if ckpt is not None:
-                cl.set_tag(rid, "checkpoint_path", mask(ckpt.path))
+                tags["checkpoint_path"] = mask(ckpt.path)
+            cl.log_batch(rid, tags=[RunTag(k, v) for k, v in tags.items()])  # one write, not one per tag
             log_trial_artifacts(cl, rid, stop_epoch=last.get(R.STOP_EPOCH) if reason else None)
             status = "FAILED" if failed else ("KILLED" if reason and reason != "nan" else "FINISHED")
             cl.set_terminated(rid, status=status)
