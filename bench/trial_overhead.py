@@ -14,9 +14,13 @@ rules, so nearly everything a trial costs is fixed cost. Two clocks are read:
 
 "worker start" is the time from Tune scheduling the trial's actor to the trial function running.
 The fixed cost of a trial is its slot (scheduled → completed on the driver, plus the wait for the
-next one to be scheduled) minus its training time. Prints a table per setting and writes the JSON.
+next one to be scheduled) minus its training time. Trials that ran in a worker process which had
+run another trial before are counted apart ("reused") from a worker's first ("fresh"). Prints a
+table per setting and round and writes the JSON to ``bench/out/trial_overhead-<label>.json``. The
+code measured is the tree this script sits in (and the workers get it on ``PYTHONPATH``): to measure
+another commit, run a copy of this script placed in an export of that commit.
 
-    STUDY_DATA_DIR=/work/shared/data PYTHONPATH=$PWD python bench/trial_overhead.py --label after
+    STUDY_DATA_DIR=/work/shared/data python bench/trial_overhead.py --label after --rounds 2
 """
 from __future__ import annotations
 
@@ -164,7 +168,8 @@ def per_trial(worker: dict) -> list[dict]:
         later = [EVENTS[t]["scheduled"] for t in order[i + 1:] if "scheduled" in EVENTS[t]]
         ph["between"] = max(0.0, min(later) - ev["completed"]) if later else 0.0
         slot = ev["completed"] - ev["scheduled"]
-        rows.append({"trial_id": tid, "pid": w["pid"], "reused": w["trials_before"] > 0, "slot_s": slot,
+        rows.append({"trial_id": tid, "pid": w["pid"], "reused": w["trials_before"] > 0,
+                     "frozen_objects": w.get("frozen_objects"), "slot_s": slot,
                      "fixed_s": slot + ph["between"] - ph.get("training", 0.0), "phases": ph})
     return rows
 
@@ -172,7 +177,8 @@ def per_trial(worker: dict) -> list[dict]:
 def summarize(res: dict) -> dict:
     trials = res["trials"]
     mean = lambda xs: statistics.fmean(xs) if xs else float("nan")  # noqa: E731
-    groups = {"all": trials, "fresh": [t for t in trials if not t["reused"]], "reused": [t for t in trials if t["reused"]]}
+    groups = {"all": trials, "fresh": [t for t in trials if not t["reused"]],
+              "reused": [t for t in trials if t["reused"]]}
     out = {}
     for g, ts in groups.items():
         keys = {k for t in ts for k in t["phases"]}
@@ -210,6 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--serial-trials", type=int, default=4, help="trials at max_concurrent 1 (cpu 1)")
     ap.add_argument("--parallel-trials", type=int, default=40, help="trials at max_concurrent 4 (cpu 0.5)")
     ap.add_argument("--only", choices=("serial", "parallel"), help="run one setting only")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat each setting (a fresh study and Ray each time)")
     ap.add_argument("--out", default=str(REPO / "bench" / "out"))
     args = ap.parse_args(argv)
     os.environ.setdefault("STUDY_DATA_DIR", str(REPO.parent / "shared" / "data"))
@@ -218,19 +225,20 @@ def main(argv=None) -> int:
 
     env.apply()
     instrument()
-    load = os.getloadavg()
     settings = [("serial", args.serial_trials, 1, 1.0), ("parallel", args.parallel_trials, 4, 0.5)]
-    result = {"label": args.label, "load_before": load, "settings": {}}
-    for key, trials, conc, cpu in settings:
-        if args.only and key != args.only:
-            continue
-        with tempfile.TemporaryDirectory(prefix="trial-overhead-") as ws:
-            res = run_setting(Path(ws), f"overhead-{key}", trials, conc, cpu)
-        res["summary"] = summarize(res)
-        res["load_after"] = os.getloadavg()
-        result["settings"][key] = res
-        print_table(f"[{args.label}] {trials} trials, max_concurrent {conc}, cpu {cpu} "
-                    f"(load average before {load[0]:.2f}, after {res['load_after'][0]:.2f})", res["summary"])
+    result = {"label": args.label, "code": str(REPO), "rounds": []}
+    for rnd in range(args.rounds):
+        for key, trials, conc, cpu in settings:
+            if args.only and key != args.only:
+                continue
+            load = os.getloadavg()
+            with tempfile.TemporaryDirectory(prefix="trial-overhead-") as ws:
+                res = run_setting(Path(ws), f"overhead-{key}", trials, conc, cpu)
+            res.update(setting=key, round=rnd, load_before=load, load_after=os.getloadavg())
+            res["summary"] = summarize(res)
+            result["rounds"].append(res)
+            print_table(f"[{args.label}] round {rnd + 1}: {trials} trials, max_concurrent {conc}, cpu {cpu} "
+                        f"(1-min load average before {load[0]:.2f}, after {res['load_after'][0]:.2f})", res["summary"])
     out = Path(args.out) / f"trial_overhead-{args.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

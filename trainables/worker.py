@@ -76,7 +76,7 @@ def end_trial() -> None:
     """After a trial (also a failed or stopped one): free what it built, compiled and cached on the GPU."""
     gc.collect()
     dynamo = sys.modules.get("torch._dynamo")
-    if dynamo is not None:  # only imported when a trial compiled
+    if dynamo is not None:  # graphs and guards of a compiled model (a no-op in ~0.3 ms otherwise)
         dynamo.reset()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
