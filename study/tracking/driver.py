@@ -2,8 +2,8 @@
 
 The parent run carries the spec as params and, as tags, the study and Optuna names, the masked
 storage URLs, the git commit and package versions. When a trial ends, ``LedgerCallback`` writes
-its stop reason and epochs, sets the run status (FINISHED / KILLED for a stopped trial / FAILED),
-and logs the trace CSV, the ΔE plot and the checkpoint location.
+its stop reason, epochs and checkpoint location, sets the run status (FINISHED / KILLED for a stopped
+trial / FAILED), and has the trace CSV and the ΔE plot logged (``artifacts.ArtifactWriter``).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Optional
 
 from ray.tune import Callback
 
+from study.tracking.artifacts import PENDING_TAG, ArtifactWriter, catch_up, pending_value
 from study.tracking.common import STUDY_TAG, URI_ENV, client, find_run, flatten, log_params
 from study.urls import has_password, mask
 from trainables import records as R
@@ -82,6 +83,7 @@ class Tracking:
         cl = client(uri)
         run = cl.get_run(parent_run_id)
         cl.update_run(parent_run_id, status="RUNNING")
+        catch_up(uri, run.info.experiment_id)  # trace plots a killed driver had not drawn yet
         return cls(uri, run.info.experiment_id, parent_run_id, name)
 
     def worker_env(self) -> dict[str, str]:
@@ -109,10 +111,19 @@ class Tracking:
 
 
 class LedgerCallback(Callback):
-    """Finalises child runs from the driver (a stopped trial's worker is killed before it could)."""
+    """Finalises child runs from the driver (a stopped trial's worker is killed before it could).
+
+    Tags and status are written when the trial ends; the trace CSV and plot follow on the
+    ``ArtifactWriter``'s thread, which the end of the experiment waits for."""
 
     def __init__(self, uri: str, experiment_id: str) -> None:
         self.uri, self.experiment_id = uri, experiment_id
+
+    @property
+    def writer(self) -> ArtifactWriter:
+        if self.__dict__.get("_writer") is None:  # also for callbacks unpickled from an older experiment
+            self._writer = ArtifactWriter(self.uri)
+        return self._writer
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finalise(trial, failed=False)
@@ -120,10 +131,11 @@ class LedgerCallback(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finalise(trial, failed=True)
 
+    def on_experiment_end(self, trials, **info):
+        self.writer.drain()
+
     def _finalise(self, trial, failed: bool) -> None:
         from mlflow.entities import RunTag
-
-        from study.tracking.artifacts import log_trial_artifacts
 
         try:
             cl = client(self.uri)
@@ -138,9 +150,10 @@ class LedgerCallback(Callback):
             ckpt = trial.checkpoint
             if ckpt is not None:
                 tags["checkpoint_path"] = mask(ckpt.path)
+            tags[PENDING_TAG] = pending_value(last.get(R.STOP_EPOCH) if reason else None)
             cl.log_batch(rid, tags=[RunTag(k, v) for k, v in tags.items()])  # one write, not one per tag
-            log_trial_artifacts(cl, rid, stop_epoch=last.get(R.STOP_EPOCH) if reason else None)
             status = "FAILED" if failed else ("KILLED" if reason and reason != "nan" else "FINISHED")
             cl.set_terminated(rid, status=status)
+            self.writer.submit(rid, tags[PENDING_TAG])
         except Exception:  # noqa: BLE001 - the ledger must never take the study down
             log.exception("could not finalise the MLflow run of trial %s", trial.trial_id)
