@@ -64,16 +64,20 @@ def begin_trial() -> None:
         _process_defaults = TorchSettings.current()
     else:
         _process_defaults.apply()
-        gc.collect()  # what a stopped trial left (Ray unwound it after its end_trial ran)
-    # torch + Ray + MLflow are ~500k objects: a full collection of them takes ~0.5-1 s on these
-    # cores, and Python runs one now and then inside every trial. Frozen, they are never scanned
-    # again; only what a trial builds is. (What is frozen is never collected: objects that are alive
-    # at a trial's start and garbage in reference cycles later are kept.)
+        _release()  # what a stopped trial still held when its end_trial ran (Ray unwinds it later)
+    # torch + Ray + MLflow are ~500k objects: a full collection of them took 0.8-1.2 s on these
+    # cores (bench/README.md), and Python runs one now and then inside every trial. Frozen, they are
+    # never scanned again; only what a trial builds is. (What is frozen is never collected: objects
+    # alive at a trial's start that become garbage in reference cycles later are kept.)
     gc.freeze()
 
 
 def end_trial() -> None:
     """After a trial (also a failed or stopped one): free what it built, compiled and cached on the GPU."""
+    _release()
+
+
+def _release() -> None:
     gc.collect()
     dynamo = sys.modules.get("torch._dynamo")
     if dynamo is not None:  # graphs and guards of a compiled model (a no-op in ~0.3 ms otherwise)
