@@ -129,8 +129,8 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
             param_space=param_space,
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=scheduler, num_samples=_total(spec),
-                max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False,
-                trial_dirname_creator=trial_dirname,
+                max_concurrent_trials=spec.search.max_concurrent, trial_dirname_creator=trial_dirname,
+                reuse_actors=True,  # a worker runs trial after trial (imports, data, MLflow store once): trainables.worker
             ),
             run_config=tune.RunConfig(
                 name=name, storage_path=opts.storage_path, callbacks=callbacks, verbose=0,

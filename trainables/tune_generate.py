@@ -19,6 +19,7 @@ from trainables import records as R
 from trainables.generation.config import GenerationConfig
 from trainables.overrides import resolve_trial
 from trainables.tune import SEED_INDEX, _load_sinks, _node_id
+from trainables.worker import begin_trial, end_trial
 
 
 def resolve_generation(config: dict[str, Any]) -> GenerationConfig:
@@ -30,19 +31,25 @@ def generate_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: sample with this trial's knobs, report the metrics, log the grids."""
     from trainables.generation.run import generate, load_for_generation
 
-    cfg = resolve_generation(config)
-    model, data, _, _ = load_for_generation(config["generation"]["checkpoint"], config["generation"].get("data_root"))
-    sinks = _load_sinks(config, cfg)
-    for s in sinks:
-        s.on_start(restored_epoch=0, history=[])
-    with tempfile.TemporaryDirectory() as d:
-        result = generate(model, data, cfg, Path(d))
-        metrics = {R.EPOCH: 1, **result.flat_metrics(R.GEN_PREFIX)}
-        if any(v != v for v in metrics.values()):  # NaN FID: a broken sampler, not a good trial
-            metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: 1})
+    begin_trial()  # the worker may have run other trials: see trainables.worker
+    try:
+        cfg = resolve_generation(config)
+        model, data, _, _ = load_for_generation(config["generation"]["checkpoint"],
+                                                config["generation"].get("data_root"))
+        sinks = _load_sinks(config, cfg)
         for s in sinks:
-            s.on_record(metrics)
-            s.on_artifacts(d, "generation")
-        tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()})
-    for s in sinks:
-        s.on_end([metrics])
+            s.on_start(restored_epoch=0, history=[])
+        with tempfile.TemporaryDirectory() as d:
+            result = generate(model, data, cfg, Path(d))
+            metrics = {R.EPOCH: 1, **result.flat_metrics(R.GEN_PREFIX)}
+            if any(v != v for v in metrics.values()):  # NaN FID: a broken sampler, not a good trial
+                metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: 1})
+            for s in sinks:
+                s.on_record(metrics)
+                s.on_artifacts(d, "generation")
+            tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()})
+        for s in sinks:
+            s.on_end([metrics])
+    finally:
+        model = data = None  # dropped before collecting, so a reused worker frees them now
+        end_trial()

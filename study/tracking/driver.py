@@ -2,8 +2,8 @@
 
 The parent run carries the spec as params and, as tags, the study and Optuna names, the masked
 storage URLs, the git commit and package versions. When a trial ends, ``LedgerCallback`` writes
-its stop reason and epochs, sets the run status (FINISHED / KILLED for a stopped trial / FAILED),
-and logs the trace CSV, the ΔE plot and the checkpoint location.
+its stop reason, epochs and checkpoint location, sets the run status (FINISHED / KILLED for a stopped
+trial / FAILED), and has the trace CSV and the ΔE plot logged (``artifacts.ArtifactWriter``).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Optional
 
 from ray.tune import Callback
 
+from study.tracking.artifacts import PENDING_TAG, ArtifactWriter, catch_up, pending_value
 from study.tracking.common import STUDY_TAG, URI_ENV, client, find_run, flatten, log_params
 from study.mlflow_ui import KIND_TAG, TRAINING_KIND, mark_training
 from study.urls import has_password, mask
@@ -90,6 +91,7 @@ class Tracking:
         run = cl.get_run(parent_run_id)
         mark_training(cl, run.info.experiment_id)  # studies from before the tag open in the training view too
         cl.update_run(parent_run_id, status="RUNNING")
+        catch_up(uri, run.info.experiment_id)  # trace plots a killed driver had not drawn yet
         return cls(uri, run.info.experiment_id, parent_run_id, name)
 
     def worker_env(self) -> dict[str, str]:
@@ -118,10 +120,19 @@ class Tracking:
 
 
 class LedgerCallback(Callback):
-    """Finalises child runs from the driver (a stopped trial's worker is killed before it could)."""
+    """Finalises child runs from the driver (a stopped trial's worker is killed before it could).
+
+    Tags and status are written when the trial ends; the trace CSV and plot follow on the
+    ``ArtifactWriter``'s thread, which the end of the experiment waits for."""
 
     def __init__(self, uri: str, experiment_id: str) -> None:
         self.uri, self.experiment_id = uri, experiment_id
+
+    @property
+    def writer(self) -> ArtifactWriter:
+        if self.__dict__.get("_writer") is None:  # also for callbacks unpickled from an older experiment
+            self._writer = ArtifactWriter(self.uri)
+        return self._writer
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finalise(trial, failed=False)
@@ -129,8 +140,11 @@ class LedgerCallback(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finalise(trial, failed=True)
 
+    def on_experiment_end(self, trials, **info):
+        self.writer.drain()
+
     def _finalise(self, trial, failed: bool) -> None:
-        from study.tracking.artifacts import log_trial_artifacts
+        from mlflow.entities import RunTag
 
         try:
             cl = client(self.uri)
@@ -140,15 +154,15 @@ class LedgerCallback(Callback):
             rid = run.info.run_id
             last = trial.last_result or {}
             reason: Optional[str] = last.get(R.STOP_REASON)
-            if reason:
-                cl.set_tag(rid, R.STOP_REASON, reason)
-                cl.set_tag(rid, R.STOP_EPOCH, str(last.get(R.STOP_EPOCH)))
-            cl.set_tag(rid, "epochs_run", str(last.get(R.EPOCH, 0)))
+            tags = {R.STOP_REASON: reason, R.STOP_EPOCH: str(last.get(R.STOP_EPOCH))} if reason else {}
+            tags["epochs_run"] = str(last.get(R.EPOCH, 0))
             ckpt = trial.checkpoint
             if ckpt is not None:
-                cl.set_tag(rid, "checkpoint_path", mask(ckpt.path))
-            log_trial_artifacts(cl, rid, stop_epoch=last.get(R.STOP_EPOCH) if reason else None)
+                tags["checkpoint_path"] = mask(ckpt.path)
+            tags[PENDING_TAG] = pending_value(last.get(R.STOP_EPOCH) if reason else None)
+            cl.log_batch(rid, tags=[RunTag(k, v) for k, v in tags.items()])  # one write, not one per tag
             status = "FAILED" if failed else ("KILLED" if reason and reason != R.STOP_NAN else "FINISHED")
             cl.set_terminated(rid, status=status)
+            self.writer.submit(rid, tags[PENDING_TAG])
         except Exception:  # noqa: BLE001 - the ledger must never take the study down
             log.exception("could not finalise the MLflow run of trial %s", trial.trial_id)

@@ -2,7 +2,10 @@
 
 Resume-safe: the run is found again by its ``trial_id`` tag, and only epochs after the last
 logged step are logged (gaps are back-filled from the checkpoint's record history), so a
-restarted trial appends to its run without repeating or skipping a step.
+restarted trial appends to its run without repeating or skipping a step. One ``log_batch`` per
+epoch carries its metrics and, on a NaN stop, the stop-reason tag. A sink lives for one trial; the
+MLflow store behind ``client`` (engine, schema check) is MLflow's per-process cache, so a reused
+worker connects once.
 """
 from __future__ import annotations
 
@@ -54,10 +57,9 @@ class ChildRunSink:
         epoch = int(metrics[R.EPOCH])
         if epoch <= self.logged_upto:
             return
-        log_metrics(self.cl, self.run_id, metrics, step=epoch)
+        reason = metrics.get(R.STOP_REASON)
+        log_metrics(self.cl, self.run_id, metrics, step=epoch, tags={R.STOP_REASON: reason} if reason else None)
         self.logged_upto = epoch
-        if metrics.get(R.STOP_REASON):
-            self.cl.set_tag(self.run_id, R.STOP_REASON, metrics[R.STOP_REASON])
 
     def on_artifacts(self, directory: str, artifact_path: str) -> None:
         """Files a trial produced (e.g. generation grids and metrics.json) into the run's artifacts."""

@@ -73,7 +73,9 @@ class DatasetSource(Protocol):
 DATASETS: Registry[DatasetSource] = Registry("dataset")
 
 from trainables.data import imagefolder, torchvision_sets  # noqa: E402,F401  (fill DATASETS)
-from trainables.data.bundle import DataBundle, build_data, check_available, dataset_facts, load_arrays, locate  # noqa: E402,E501
+from trainables.data.bundle import (  # noqa: E402
+    DataBundle, SplitData, build_data, check_available, dataset_facts, load_arrays, locate, split_data,
+)
 from trainables.data.loaders import DeviceLoader, TorchLoader  # noqa: E402
 from trainables.data.roots import cache_dir, resolve_root  # noqa: E402
 from trainables.data.split import SplitIndices, split_indices  # noqa: E402
@@ -87,6 +89,7 @@ __all__ = [
     "DatasetSource",
     "DeviceLoader",
     "Location",
+    "SplitData",
     "SplitIndices",
     "TorchLoader",
     "build_data",
@@ -96,6 +99,7 @@ __all__ = [
     "load_arrays",
     "locate",
     "resolve_root",
+    "split_data",
     "split_indices",
     "unpack_zip",
 ]

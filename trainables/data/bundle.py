@@ -119,47 +119,74 @@ class DataBundle:
         return self._eval_loaders[key]
 
 
+@dataclass(frozen=True)
+class SplitData:
+    """A dataset after the split and the subsets: uint8 images and int64 labels per split, plus its facts.
+
+    What ``build_data`` makes from the files before any loader exists; it depends on the data config
+    only (never on the run's seed, batch size or device), so trials can share it (``data.cache``).
+    The tensors are never written to: loaders index and copy them.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def split_data(cfg: "DataConfig") -> SplitData:
+    """Load ``cfg``'s dataset, split it (``split_seed``) and cut the subsets; keep only the split copies."""
+    arrays = load_arrays(cfg)
+    idx = split_indices(
+        len(arrays.train_y), len(arrays.test_y), cfg.val_size, cfg.split_seed, cfg.train_subset, cfg.test_subset
+    )
+    return SplitData(
+        arrays.train_x[idx.train], arrays.train_y[idx.train], arrays.train_x[idx.val], arrays.train_y[idx.val],
+        arrays.test_x[idx.test], arrays.test_y[idx.test], tuple(arrays.class_names), tuple(arrays.mean),
+        tuple(arrays.std),
+    )
+
+
 def build_data(
     cfg: "DataConfig",
     batch_size: int,
     device: torch.device | str = "cpu",
     seed: int = 0,
     channels_last: bool = False,
+    split: Optional[SplitData] = None,
 ) -> DataBundle:
-    """Load ``cfg``'s dataset, split it (``split_seed``) and subset it, and set up the loaders (``seed``)."""
-    arrays = load_arrays(cfg)
-    idx = split_indices(
-        len(arrays.train_y), len(arrays.test_y), cfg.val_size, cfg.split_seed, cfg.train_subset, cfg.test_subset
-    )
-    _, channels, height, width = arrays.train_x.shape
+    """Split ``cfg``'s dataset (or take the given ``split`` of it) and set up the loaders (``seed``)."""
+    s = split if split is not None else split_data(cfg)
+    _, channels, height, width = s.train_x.shape
     augment = cfg.augment if cfg.augment is not None else (height == width == 32 and channels == 3)
     device = torch.device(device)
-    train_x, train_y = arrays.train_x[idx.train], arrays.train_y[idx.train]
-    val_x, val_y = arrays.train_x[idx.val], arrays.train_y[idx.val]
-    test_x, test_y = arrays.test_x[idx.test], arrays.test_y[idx.test]
-    class_names, mean, std = arrays.class_names, arrays.mean, arrays.std
-    del arrays  # keep only the split copies
     loader_cls = LOADERS[cfg.loader]
     extra = {"num_workers": cfg.num_workers} if cfg.loader == "torch" else {}
     train_loader = loader_cls(
-        train_x, train_y, batch_size, device,
+        s.train_x, s.train_y, batch_size, device,
         shuffle=True, augment=augment, seed=seed, channels_last=channels_last, **extra,
     )
+    val_x, val_y, test_x, test_y = s.val_x, s.val_y, s.test_x, s.test_y
     if cfg.loader == "device":  # eval splits live on the device once, not once per call
         val_x, val_y, test_x, test_y = (t.to(device) for t in (val_x, val_y, test_x, test_y))
     return DataBundle(
         name=cfg.name,
-        class_names=tuple(class_names),
+        class_names=s.class_names,
         in_channels=channels,
         image_size=height,
-        mean=tuple(mean),
-        std=tuple(std),
+        mean=s.mean,
+        std=s.std,
         batch_size=batch_size,
         augment=augment,
         device=device,
         channels_last=channels_last,
-        train_images=train_x,
-        train_labels=train_y,
+        train_images=s.train_x,
+        train_labels=s.train_y,
         val_images=val_x,
         val_labels=val_y,
         test_images=test_x,
