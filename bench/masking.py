@@ -11,6 +11,8 @@ the first 1,000 test images) on the last epoch. The panel:
 - ``pgd50x10``  PGD-50×10 restarts, step 0.01: fast_adversarial's MNIST evaluation (on ``--strong-n`` images)
 - ``pgd10x10/4`` PGD-10×10, step ε/4 (on ``--strong-n`` images)
 - ``apgd-ce``   APGD-CE, 100 iterations (torchattacks, fra31's settings) (on ``--strong-n`` images)
+- ``check``     the platform's masking check (APGD-CE 100 then Square 300 on what PGD-10 left robust), on
+                ``--strong-n`` images: what ``val/robust_acc`` subtracts from ``val/pgd_acc``
 
     STUDY_DATA_DIR=../shared/data .venv/bin/python bench/masking.py [--epochs 10] [--train-subset N] [--n 512]
         [--strong-n 128] [--set method.attack_bn_mode=eval ...] [--out bench/out/masking]
@@ -29,8 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from trainables.attacks import build_attack  # noqa: E402
-from trainables.config import RunConfig, with_overrides  # noqa: E402
+from trainables.config import MaskingCheck, RunConfig, with_overrides  # noqa: E402
 from trainables.evaluate import robust_accuracy  # noqa: E402
+from trainables.validation import masking_check  # noqa: E402
 
 # The platform's expression of fast_adversarial's MNIST recipe before issue 14 (issue 14's table, row 3).
 MASKED = {
@@ -56,9 +59,13 @@ def evaluate(model, x, y, xs, ys, eps: float, seed: int) -> dict:
         atk = build_attack("pgd", eps * 255, alpha * 255, steps=steps, restarts=restarts, bn="eval", early_stop=True)
         out[name] = robust_accuracy(model, [(xs, ys)] if strong else [(x, y)], atk)["adv_acc"]
     torch.manual_seed(seed)
-    weak_on_subset = robust_accuracy(model, [(xs, ys)], build_attack("pgd", eps * 255, steps=10, bn="eval",
-                                                                     early_stop=True))["adv_acc"]
-    out["pgd10/4@strong-n"] = weak_on_subset
+    weak = robust_accuracy(model, [(xs, ys)], build_attack("pgd", eps * 255, steps=10, bn="eval", early_stop=True),
+                           keep_first=len(ys))
+    out["pgd10/4@strong-n"] = weak["adv_acc"]
+    ok = weak["robust_mask"].clone()  # the platform's masking check on what PGD-10 left robust
+    if ok.any():
+        ok[ok.clone()] = masking_check(model, xs[ok], ys[ok], eps, "linf", MaskingCheck())
+    out["check"] = ok.float().mean().item()
     import torchattacks
 
     model.eval()

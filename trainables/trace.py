@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainables.energy import energy, joint_energy
+from trainables.energy import delta_energy, energy, joint_delta_energy
 
 PERCENTILES = (5, 50, 95)
 
@@ -71,10 +71,11 @@ class EnergyTrace:
         self._n = 0
 
     def update(self, logits_nat: Tensor, logits_adv: Tensor, y: Tensor) -> None:
-        e_nat, e_adv = energy(logits_nat.detach()), energy(logits_adv.detach())
-        d = e_nat - e_adv
+        logits_nat, logits_adv = logits_nat.detach(), logits_adv.detach()
+        e_nat, e_adv = energy(logits_nat), energy(logits_adv)
+        d = delta_energy(logits_nat, logits_adv)
         self.delta.update(d)
-        self.joint_delta.update(joint_energy(logits_nat.detach(), y) - joint_energy(logits_adv.detach(), y))
+        self.joint_delta.update(joint_delta_energy(logits_nat, logits_adv, y))
         lower, nat, adv = (d > 0).sum(), e_nat.double().sum(), e_adv.double().sum()
         if self._lower is None:
             self._lower, self._nat, self._adv = lower, nat, adv

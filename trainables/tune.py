@@ -100,7 +100,7 @@ def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: Ph
         clock.add("training", record.metrics.get(R.TIME_TRAIN, 0.0))
         metrics = record.flat()
         if record.metrics.get(R.NONFINITE):
-            metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: record.epoch})
+            metrics.update({R.STOP_REASON: R.STOP_NAN, R.STOP_EPOCH: record.epoch})
         elif trainer.epoch == cfg.epochs:
             with clock.phase("final_eval"):
                 metrics.update(_finish(trainer, cfg, sinks))

@@ -43,7 +43,7 @@ def generate_trial(config: dict[str, Any]) -> None:
             result = generate(model, data, cfg, Path(d))
             metrics = {R.EPOCH: 1, **result.flat_metrics(R.GEN_PREFIX)}
             if any(v != v for v in metrics.values()):  # NaN FID: a broken sampler, not a good trial
-                metrics.update({R.STOP_REASON: "nan", R.STOP_EPOCH: 1})
+                metrics.update({R.STOP_REASON: R.STOP_NAN, R.STOP_EPOCH: 1})
             for s in sinks:
                 s.on_record(metrics)
                 s.on_artifacts(d, "generation")

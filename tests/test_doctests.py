@@ -1,0 +1,20 @@
+"""The examples in the docstrings of the public science and study API run as tests (issue 19)."""
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "trainables.energy", "trainables.der", "trainables.attacks", "trainables.autoattack", "trainables.optimizers",
+    "trainables.eval_defaults", "study.stopping.rules",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
