@@ -165,7 +165,7 @@ def test_best_trial_model_is_registered_under_the_study_name(studies):
     v = versions[0]
     best = max(_study(opts, "plain").trials, key=lambda t: t.value)
     assert v.tags["optuna_trial"] == str(best.number)
-    assert float(v.tags[R.VAL_PGD_ACC]) == best.value
+    assert float(v.tags[R.BEST_VAL_ROBUST]) == best.value
     model = mlflow.pytorch.load_model(f"models:/plain/{v.version}")
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     assert not cl.search_model_versions("name='stopped'")  # no COMPLETE trial, nothing registered

@@ -45,17 +45,17 @@ def test_top_k_by_the_search_metric(tiny_study, handle, tmp_path, capsys):
     s = _summary(out)
     assert [r["number"] for r in s["trials"]] == [t.number for t in best]
     assert best[0].number == study.best_trial.number
-    assert s["selection"] == {"kind": "top", "metrics": [R.VAL_PGD_ACC], "modes": ["max"], "top": 2}
+    assert s["selection"] == {"kind": "top", "metrics": [R.BEST_VAL_ROBUST], "modes": ["max"], "top": 2}
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["summary.csv", "summary.json", *(f"trial_{t.number}.yaml" for t in best)])
     for row, t in zip(s["trials"], best):
         assert row["scores"] == [t.value] and row["params"] == t.params and row["state"] == "COMPLETE"
-        assert row["metrics"][R.VAL_PGD_ACC] == t.value and row["stop_reason"] is None and row["epochs"] == 3
+        assert row["metrics"][R.BEST_VAL_ROBUST] == t.value and row["stop_reason"] is None and row["epochs"] == 3
         assert row["ray_trial_ids"] == t.user_attrs["ray_trial_ids"]
     with open(out / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["number"]) for r in rows] == [t.number for t in best]
-    assert float(rows[0][f"score.{R.VAL_PGD_ACC}"]) == best[0].value
+    assert float(rows[0][f"score.{R.BEST_VAL_ROBUST}"]) == best[0].value
     assert rows[0]["config"] == f"trial_{best[0].number}.yaml"
 
 

@@ -85,10 +85,10 @@ def _port_open(url: str) -> bool:
 
 def _check_trials_page(browser, url: str, trials: int, tmp_path: Path, shot: str) -> str:
     browser.get(url)
-    text = wait_for_text(browser, lambda t: all(f"trial-{i}" in t for i in range(trials)) and "val/pgd_acc" in t)
+    text = wait_for_text(browser, lambda t: all(f"trial-{i}" in t for i in range(trials)) and "best/val_robust_acc" in t)
     screenshot(browser, tmp_path, shot)
     assert "No data available" not in text  # not MLflow 3's GenAI overview
-    assert "Sort: val/pgd_acc" in text  # the trials listed flat, best first
+    assert "Sort: best/val_robust_acc" in text  # the trials listed flat, best first
     return text
 
 
@@ -99,7 +99,7 @@ def test_printed_next_steps_work_in_a_fresh_shell(shared_data, _isolated_cache, 
     run = make_quickstart({**os.environ, "STUDY_DATA_DIR": str(shared_data)}, ws, "fh", spec)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     _clean_console(run)
-    assert re.search(r"^trial-0  epoch 1/2  val/pgd_acc [\d.]+%", run.stdout, re.M)  # one trial name, units
+    assert re.search(r"^trial-0  epoch 1/2  best/val_robust_acc [\d.]+%", run.stdout, re.M)  # one trial name, units
     cmds = steps(run.stdout, "next steps")
     assert [verb(c) for c in cmds] == ["status", "report", "ui", "export"]
 
