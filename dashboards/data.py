@@ -22,8 +22,16 @@ OUTCOME_LABELS = {
     ASHA: "stopped by ASHA", DEGENERATE: "degenerate (constant classifier)", PRUNED: "pruned (other)",
     FAILED: "failed", RUNNING: "running",
 }
-# Per-epoch metrics the report draws, read from each child run's MLflow history.
+# Per-epoch metrics the report draws, read from each child run's MLflow history (plus what the ΔE rule watches:
+# ``history_keys``).
 HISTORY_KEYS = (R.TRAIN_DELTA_MEAN, R.PROBE_DELTA_MEAN, R.VAL_PGD_ACC)
+
+
+def history_keys(spec) -> tuple[str, ...]:
+    """HISTORY_KEYS, the ΔE rule's statistic at both resolutions (epoch; window, at the global step) and the
+    windows' epoch (to place a window reading on the epoch axis)."""
+    metric = spec.stopping.delta_energy.metric
+    return tuple(dict.fromkeys([*HISTORY_KEYS, metric, R.window_key(metric), R.WINDOW_EPOCH]))
 
 
 @dataclass
@@ -34,9 +42,11 @@ class RunData:
     seed_index: int
     outcome: str
     stop_reason: Optional[str] = None
-    stop_epoch: Optional[int] = None
+    stop_epoch: Optional[float] = None  # fractional when a window report stopped the run
     run_id: Optional[str] = None
-    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(epoch, value)]
+    # metric -> [(MLflow step, value)]: the epoch for epoch-level metrics, the global step for window/...
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    stop_step: Optional[int] = None
 
 
 @dataclass
@@ -118,12 +128,21 @@ def _history(cl, run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted(by_step.items())
 
 
-def _stop_epoch(tags: dict, history: dict) -> Optional[int]:
+def _stop_epoch(tags: dict, history: dict) -> Optional[float]:
     try:
-        return int(float(tags[R.STOP_EPOCH]))
+        return float(tags[R.STOP_EPOCH])
     except (KeyError, TypeError, ValueError):
-        steps = [s for h in history.values() for s, _ in h]
+        steps = [s for k, h in history.items() if not k.startswith(R.WINDOW_PREFIX) for s, _ in h]
         return max(steps) if steps else None
+
+
+def _stop_step(attr, tags: dict) -> Optional[int]:
+    for v in (attr, tags.get(R.STOP_STEP)):
+        try:
+            return int(float(v))
+        except (TypeError, ValueError):
+            pass
+    return None
 
 
 def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
@@ -137,25 +156,29 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
     runs = mlflow_runs(handle)
     notes = [f"{runs.note}; its per-epoch curves are empty"] if runs.note else []
     paths = list(dict.fromkeys([*handle.spec.search.parameters, *config_paths]))
+    keys = history_keys(handle.spec)
     trials = []
     for t in study.get_trials(deepcopy=False):
         ua = t.user_attrs
         ray_ids = list(ua.get("ray_trial_ids", []))
         reasons = list(ua.get("stop_reasons", []))
         reasons += [None] * (len(ray_ids) - len(reasons))
+        stop_steps = list(ua.get("stop_steps", []))
+        stop_steps += [None] * (len(ray_ids) - len(stop_steps))
         run_list = []
         for i, rid in enumerate(ray_ids):
             mrun = runs.by_trial.get(rid)
             tags = mrun.data.tags if mrun else {}
             reason = reasons[i] or tags.get(R.STOP_REASON)
-            hist = {k: _history(runs.client, mrun.info.run_id, k) for k in HISTORY_KEYS} if mrun else {}
+            hist = {k: _history(runs.client, mrun.info.run_id, k) for k in keys} if mrun else {}
             # Optuna (the search state) says whether a configuration failed; only for one seed among
             # several does the MLflow run status have to tell which of them errored.
             failed = (t.state.name == "FAIL" and not reason) or (
                 len(ray_ids) > 1 and mrun is not None and mrun.info.status == "FAILED")
             run_list.append(RunData(rid, i, run_outcome(reason, failed), reason,
                                     _stop_epoch(tags, hist) if reason else None,
-                                    mrun.info.run_id if mrun else None, hist))
+                                    mrun.info.run_id if mrun else None, hist,
+                                    _stop_step(stop_steps[i], tags) if reason else None))
         epochs = [e for e in ua.get("epochs", []) if e is not None]
         values = [finite(v) for v in t.values] if t.values is not None else None
         sampled = all(p in t.params for p in handle.spec.search.parameters)

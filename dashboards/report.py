@@ -27,18 +27,20 @@ class ReportResult:
 
 
 def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI) -> list[Section]:
-    from dashboards.figures.histories import delta_energy_figure, probe_delta_energy_figure, val_pgd_figure
+    from dashboards.figures.histories import probe_delta_energy_figure, val_pgd_figure
     from dashboards.figures.importance import importance_figure
     from dashboards.figures.parallel import parallel_figure
     from dashboards.figures.pareto import pareto_figure
+    from dashboards.figures.rule_view import caption, rule_view_figure
 
     data_notes = [n for sd in studies for n in sd.notes]
     imp_fig, imp_notes = importance_figure(studies)
     compare = " Studies being compared are drawn with different dashes / marker shapes." if len(studies) > 1 else ""
     return [
-        Section(DELTA_ENERGY, "ΔE traces", figure_html(delta_energy_figure(studies), "fig-" + DELTA_ENERGY),
-                "Mean energy gap of the training attack per epoch, one line per run, coloured by outcome; "
-                "✕ marks the epoch a run was stopped." + compare, data_notes),
+        Section(DELTA_ENERGY, "ΔE traces: what the stopping rule watches",
+                figure_html(rule_view_figure(studies), "fig-" + DELTA_ENERGY),
+                "One line per run, coloured by outcome, with the ΔE rule's band (the rule stops a run when a reading "
+                "leaves it after the grace period). " + caption(studies) + compare, data_notes),
         Section(PROBE_DELTA, "ΔE in eval mode (probe batch)",
                 figure_html(probe_delta_energy_figure(studies), "fig-" + PROBE_DELTA),
                 "Mean ΔE on the same fixed batch of training images every epoch, model in eval mode, under the "

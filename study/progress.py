@@ -39,14 +39,19 @@ class ProgressCallback(Callback):
         return {"metrics": self.metrics, "epochs": self.epochs, "_console": None}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if R.is_partial(result) and not result.get(R.STOP_REASON):
+            return  # window reports (eval.report_every) show only when they stop the trial
         epochs = getattr(self, "epochs", None)  # absent in callbacks pickled by an older version
-        parts = [trial_name(trial), f"epoch {result.get(R.EPOCH)}" + (f"/{epochs}" if epochs else "")]
+        epoch = result.get(R.EPOCH)
+        epoch = f"{epoch:.2f}" if isinstance(epoch, float) and not float(epoch).is_integer() else epoch
+        parts = [trial_name(trial), f"epoch {epoch}" + (f"/{epochs}" if epochs else "")]
         parts += [f"{m} {fmt(m, result[m])}" for m in self.metrics if isinstance(result.get(m), (int, float))]
         parts += [f"{label} {fmt(key, result[key])}" for key, label in SHOWN if isinstance(result.get(key), (int, float))]
         if isinstance(result.get(R.TIME_EPOCH), (int, float)):
             parts.append(f"{result[R.TIME_EPOCH]:.1f} s/epoch")
         if result.get(R.STOP_REASON):
-            parts.append(f"[bold yellow]stopped: {result[R.STOP_REASON]}[/]")
+            at = f" at step {result[R.STOP_STEP]}" if result.get(R.STOP_STEP) is not None else ""
+            parts.append(f"[bold yellow]stopped: {result[R.STOP_REASON]}{at}[/]")
         self.console.print("  ".join(parts), soft_wrap=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -3,7 +3,9 @@
 ``StudySearch`` adds to OptunaSearch: trials stopped by a rule (a ``stop_reason`` in the last
 result) are told to Optuna as PRUNED, not COMPLETE; NaN objectives do not leave trials RUNNING;
 ``seeds`` > 1 runs each Optuna configuration as several Ray trials with different seeds and tells
-Optuna their mean. All of its state lives in ``__dict__``, which OptunaSearch pickles on save.
+Optuna their mean. A trial stopped by a window report (``eval.report_every``) ends on a result that holds
+only window statistics: its epoch-level metrics are those of its last epoch record. All of its state
+lives in ``__dict__``, which OptunaSearch pickles on save.
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ class StudySearch(OptunaSearch):
         self._members: dict[str, list[str]] = {}  # primary -> ray trial ids in seed order
         self._outcomes: dict[str, dict] = {}  # ray trial id -> {"result":…, "error":…}
         self._open_group: Optional[str] = None
+        self._last_epoch: dict[str, dict] = {}  # ray trial id -> its last epoch record (not a window report)
 
     def suggest(self, trial_id: str):
         group = self._open_group
@@ -71,6 +74,8 @@ class StudySearch(OptunaSearch):
         return {**params, SEED_INDEX: len(self._members[group]) - 1, TRIAL_NUMBER: self._ot_trials[group].number}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if not R.is_partial(result):
+            self.__dict__.setdefault("_last_epoch", {})[trial_id] = result  # searchers pickled before issue 15
         value = result.get(self.metric) if isinstance(self.metric, str) else None
         if self._group_of.get(trial_id) == trial_id and value is not None and math.isfinite(value):
             super().on_trial_result(trial_id, result)
@@ -79,6 +84,8 @@ class StudySearch(OptunaSearch):
         from optuna.trial import TrialState
 
         group = self._group_of.get(trial_id, trial_id)
+        last_epoch = self.__dict__.setdefault("_last_epoch", {}).pop(trial_id, {})
+        result = {**last_epoch, **result} if result and R.is_partial(result) else result
         self._outcomes[trial_id] = {"result": dict(result or {}), "error": error}
         members = self._members.get(group, [trial_id])
         if len(members) < self.seeds or any(m not in self._outcomes for m in members):
@@ -95,6 +102,8 @@ class StudySearch(OptunaSearch):
             values.append(sum(xs) / len(xs) if xs else None)
         ot_trial = self._ot_trials[group]
         ot_trial.set_user_attr("stop_reasons", reasons)
+        ot_trial.set_user_attr("stop_steps", [o["result"].get(R.STOP_STEP) if o["result"].get(R.STOP_REASON) else None
+                                              for o in outcomes])
         ot_trial.set_user_attr("epochs", [o["result"].get(R.EPOCH) for o in outcomes])
         ot_trial.set_user_attr("metrics", summarize([o["result"] for o in outcomes if not o["error"]], metrics))
         if all(o["error"] for o in outcomes):

@@ -10,10 +10,11 @@ class TrialRow:
     number: int
     state: str
     stop_reason: Optional[str]
-    epochs: Optional[int]
+    epochs: Optional[float]  # epochs trained (fractional when a window report stopped the trial)
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     ray_trial_ids: list[str] = field(default_factory=list)
+    stop_step: Optional[int] = None  # the global step of the (first seed's) stop
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -29,6 +30,7 @@ def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
         ua = t.user_attrs
         reasons = [r for r in ua.get("stop_reasons", []) if r]
         epochs = [e for e in ua.get("epochs", []) if e is not None]
+        steps = [s for s in ua.get("stop_steps", []) if s is not None]
         metrics = dict(ua.get("metrics", {}))
         if not metrics and t.intermediate_values:
             step = max(t.intermediate_values)
@@ -37,5 +39,6 @@ def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
             number=t.number, state=t.state.name, stop_reason=",".join(sorted(set(reasons))) or None,
             epochs=max(epochs) if epochs else (max(t.intermediate_values) if t.intermediate_values else None),
             params=dict(t.params), metrics=metrics, ray_trial_ids=list(ua.get("ray_trial_ids", [])),
+            stop_step=int(steps[0]) if steps else None,
         ))
     return rows

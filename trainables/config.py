@@ -207,6 +207,10 @@ class EvalConfig(_Strict):
     )
     energy_trace: bool = Field(True, description="Trace ΔE of the training attack every epoch.")
     trace_every: int = Field(1, ge=1, description="Trace every k-th training batch (1: all).")
+    report_every: Optional[int] = Field(
+        None, ge=1, description="Also report after every k-th training step of an epoch: the window's ΔE "
+        "statistics, training accuracy and loss and a CO probe reading, as window/... metrics, so a stopping rule "
+        "can stop a trial mid-epoch (trainables/window.py); None: once per epoch.")
     val_pgd_steps: int = Field(10, ge=1, description="Steps of the per-epoch validation PGD (robust_overfitting's).")
     val_restarts: int = Field(1, ge=1)
     pgd_alpha: Optional[float] = Field(

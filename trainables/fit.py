@@ -1,8 +1,8 @@
 """Run one training to the end in a directory: records.jsonl, checkpoints, final.json.
 
 Used by ``study train`` and by the Ray trainable's local twin. A directory that already holds a
-checkpoint is resumed: records after the checkpoint's epoch are dropped first, so a crash between
-writing a record and its checkpoint never duplicates an epoch.
+checkpoint is resumed: records after the checkpoint's epoch are dropped first (window reports of the
+epoch in progress too), so a crash between writing a record and its checkpoint never duplicates one.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from trainables.trainer import STATE_FILE, Trainer
 
 RECORDS_FILE, FINAL_FILE, CONFIG_FILE, CKPT_DIR = "records.jsonl", "final.json", "config.yaml", "checkpoint"
 
-# A callback sees each record; returning a string stops the run with that reason.
+# A callback sees each record (window reports too, with ``eval.report_every``); returning a string stops the
+# run with that reason.
 Callback = Callable[[R.EpochRecord], Optional[str]]
 
 
@@ -77,12 +78,13 @@ def fit(cfg: RunConfig, workdir: str | Path | None = None, callbacks: Iterable[C
             reason = cb(record)
             result.stop_reason = result.stop_reason or reason
         if result.stop_reason:
-            record.metrics[R.STOP_EPOCH] = float(record.epoch)
+            record.metrics[R.STOP_EPOCH], record.metrics[R.STOP_STEP] = float(record.epoch), record.step
         result.records.append(record)
         if wd is not None:
             with open(wd / RECORDS_FILE, "a") as f:
                 f.write(json.dumps(record.flat()) + "\n")
-            trainer.save(wd / CKPT_DIR)
+            if not record.partial:  # a window report is not a checkpoint (trainables.window)
+                trainer.save(wd / CKPT_DIR)
         if result.stop_reason:
             break
     if cfg.eval.final and result.stop_reason != R.STOP_NAN:

@@ -4,7 +4,8 @@ Randomness is re-derived from (seed, epoch) at the start of every epoch (global 
 attacks, the loader's own generator for order and augmentation), so the RNG state at an epoch
 boundary is a function of what the checkpoint holds, and a run resumed at epoch k reproduces the
 records of an uninterrupted run (on CPU in deterministic mode). Per-step statistics accumulate
-on the device; the host reads them once per epoch.
+on the device; the host reads them once per epoch (and once per window with ``eval.report_every``:
+``trainables.window``). Every record carries the global optimizer step.
 """
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ from trainables.runtime import Runtime, derive_seed, seed_all
 from trainables.schedules import build_schedule
 from trainables.trace import EnergyTrace
 from trainables.validation import Validator, eval_pgd
+from trainables.window import Window, probe_reading
 
 STATE_FILE, BEST_FILE = "state.pt", "best.pt"
+PROBE_KEYS = (R.PROBE_PGD_ACC, R.PROBE_CLEAN_ACC, *(R.energy_key("probe", k) for k in R.TRACE_STATS))
 FORMAT = 1
 
 
@@ -62,14 +65,21 @@ class Trainer:
 
     # ---------------------------------------------------------------- training
     def epochs(self) -> Iterator[R.EpochRecord]:
+        """Every record to the last epoch: each epoch's window reports (``eval.report_every``), then its record."""
         while self.epoch < self.cfg.epochs:
-            yield self.train_epoch()
+            yield from self.epoch_records()
 
     def train_epoch(self) -> R.EpochRecord:
+        """One epoch; its epoch record (window reports, if any, are dropped)."""
+        *_, record = self.epoch_records()
+        return record
+
+    def epoch_records(self) -> Iterator[R.EpochRecord]:
         cfg, e, dev = self.cfg, self.epoch, self.rt.device
         seed_all(derive_seed(cfg.seed, "epoch", e))
         self.net.train()
         trace = EnergyTrace(seed=derive_seed(cfg.seed, "trace", e) % (1 << 31))
+        window = Window(cfg.eval.report_every, cfg.seed, e) if cfg.eval.report_every else None
         acc = torch.zeros(5, dtype=torch.float64, device=dev)  # method, der, adv correct, clean correct, clean n
         steps, n = self.data.steps_per_epoch, 0
         t0 = time.perf_counter()
@@ -84,14 +94,22 @@ class Trainer:
             self.optimizer.step()
             b = y.numel()
             clean_correct = clean_n = torch.zeros((), device=dev)
+            traced = want_nat and out.logits_nat is not None
             if out.logits_nat is not None:
                 clean_correct = (out.logits_nat.argmax(1) == y).sum()
                 clean_n = torch.full((), b, device=dev)
-                if want_nat:
+                if traced:
                     trace.update(out.logits_nat, out.logits_adv, y)
-            acc += torch.stack([out.method_loss * b, out.der_loss * b, (out.logits_adv.argmax(1) == y).sum(),
+            sums = torch.stack([out.method_loss * b, out.der_loss * b, (out.logits_adv.argmax(1) == y).sum(),
                                 clean_correct, clean_n]).double()
+            acc += sums
             n += b
+            if window is not None:
+                window.add(sums, b, out.logits_nat, out.logits_adv, y, traced)
+                if window.due(i + 1, steps):
+                    t1 = time.perf_counter()
+                    yield self._window_record(window, e, i + 1)
+                    t0 += time.perf_counter() - t1  # a report (probe, logging) is not training time
         if dev.type == "cuda":
             torch.cuda.synchronize()
         train_s = time.perf_counter() - t0
@@ -108,12 +126,30 @@ class Trainer:
         if not math.isfinite(metrics[R.LOSS_TOTAL]):
             metrics[R.NONFINITE] = 1.0
         metrics.update(self._validate())
+        if window is not None:
+            metrics.update(self._last_window(window, metrics, e))
         metrics[R.TIME_EPOCH] = time.perf_counter() - t0
         self.epoch += 1
         self._update_best(metrics.get(R.VAL_ROBUST_ACC), metrics.get(R.VAL_PGD_ACC), bool(metrics.get(R.VAL_MASKED)))
         metrics[R.BEST_EPOCH] = float(self.best_epoch)
         metrics[R.BEST_VAL_PGD], metrics[R.BEST_VAL_ROBUST] = self.best_val_pgd, self.best_score
-        return R.EpochRecord(self.epoch, metrics)
+        yield R.EpochRecord(self.epoch, metrics, step=self.epoch * steps)
+
+    def _window_record(self, window: Window, e: int, done: int) -> R.EpochRecord:
+        """A sub-epoch report after step ``done`` of epoch ``e`` (0-based): the window and a probe reading."""
+        steps = self.data.steps_per_epoch
+        metrics = window.summary(done)
+        metrics.update(probe_reading(self.validator, self.net, derive_seed(self.cfg.seed, "probe", e, done),
+                                     self.rt.device))
+        metrics[R.WINDOW_EPOCH] = e + done / steps
+        return R.EpochRecord(e + done / steps, metrics, step=e * steps + done, partial=True)
+
+    def _last_window(self, window: Window, metrics: dict, e: int) -> dict[str, float]:
+        """The epoch's last window, for its epoch record; its probe reading is the epoch's own."""
+        out = window.summary(self.data.steps_per_epoch)
+        out.update({R.window_key(k): metrics[k] for k in PROBE_KEYS if k in metrics})
+        out[R.WINDOW_EPOCH] = float(e + 1)
+        return out
 
     def _validate(self) -> dict[str, float]:
         return self.validator(self.net)

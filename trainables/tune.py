@@ -1,4 +1,5 @@
-"""The Ray Tune trainable: config in, ``Trainer`` epochs out, one report (with checkpoint) per epoch.
+"""The Ray Tune trainable: config in, ``Trainer`` epochs out, one report (with checkpoint) per epoch, and with
+``eval.report_every`` a report without checkpoint after every k-th step (``trainables.window``).
 
 A thin adapter. The trial config is ``{"run": <RunConfig dict>, "study": {...}}`` plus the
 searcher's dotted overrides (``"der.weight": 0.3``) and ``__seed_index__``. Record sinks (the
@@ -90,7 +91,8 @@ def _build(cfg: RunConfig, clock: PhaseClock):
 
 
 def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: PhaseClock) -> None:
-    """Train, and after every epoch log to the sinks and report with a checkpoint; stop on a stop reason."""
+    """Train, and after every epoch log to the sinks and report with a checkpoint (a window report: without);
+    stop on a stop reason."""
     epochs = trainer.epochs()
     while True:
         with clock.phase("epoch"):
@@ -100,14 +102,20 @@ def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: Ph
         clock.add("training", record.metrics.get(R.TIME_TRAIN, 0.0))
         metrics = record.flat()
         if record.metrics.get(R.NONFINITE):
-            metrics.update({R.STOP_REASON: R.STOP_NAN, R.STOP_EPOCH: record.epoch})
-        elif trainer.epoch == cfg.epochs:
+            metrics.update({R.STOP_REASON: R.STOP_NAN, R.STOP_EPOCH: record.epoch, R.STOP_STEP: record.step})
+        elif trainer.epoch == cfg.epochs and not record.partial:
             with clock.phase("final_eval"):
                 metrics.update(_finish(trainer, cfg, sinks))
         history.append(metrics)
         with clock.phase("mlflow_log"):
             for s in sinks:
                 s.on_record(metrics)
+        if record.partial:  # a window report: no checkpoint; the scheduler may stop the trial here
+            with clock.phase("report"):
+                tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()})
+            if R.STOP_REASON in metrics:
+                return
+            continue
         with tempfile.TemporaryDirectory() as d:
             with clock.phase("checkpoint"):
                 trainer.save(d)

@@ -51,7 +51,7 @@ class Validator:
         out: dict[str, float] = {}
         if self.data.num_val:
             out.update(self._validation(model))
-        out.update(self._probe(model))
+        out.update(self.probe(model))
         return out
 
     def _validation(self, model: nn.Module) -> dict[str, float]:
@@ -76,7 +76,8 @@ class Validator:
         survivors = masking_check(model, x, y, self.cfg.eval_epsilon / 255, self.cfg.eval_norm, self.masking)
         return (len(y) - int(survivors.sum())) / n
 
-    def _probe(self, model: nn.Module) -> dict[str, float]:
+    def probe(self, model: nn.Module) -> dict[str, float]:
+        """The CO probe: clean and PGD accuracy and eval-mode ΔE on the fixed training batch."""
         probe = self.data.probe_batch(self.cfg.eval.probe_size)
         trace = EnergyTrace(seed=2)
         r = robust_accuracy(model, [probe], self.probe_attack, self.autocast, trace)

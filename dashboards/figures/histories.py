@@ -1,5 +1,6 @@
-"""Per-epoch curves of every run (ΔE of the training attack, validation PGD accuracy), coloured by
-outcome, with a ✕ at the epoch where a run was stopped. Studies being compared get their own dash."""
+"""Per-epoch curves of every run (eval-mode ΔE on the probe batch, validation PGD accuracy), coloured by
+outcome, with a ✕ at the epoch where a run was stopped. Studies being compared get their own dash. The
+training ΔE the stopping rule watches has its own panel (``rule_view``)."""
 from __future__ import annotations
 
 from dashboards import style
@@ -40,7 +41,7 @@ def history_figure(studies: list[StudyData], key: str, title: str, ytitle: str, 
                     xs, ys, texts = stops.setdefault(run.outcome, ([], [], []))
                     xs.append(run.stop_epoch)
                     ys.append(y)
-                    texts.append(f"{who}: {run.stop_reason} at epoch {run.stop_epoch}")
+                    texts.append(f"{who}: {run.stop_reason} at epoch {run.stop_epoch:g}")
         for outcome, (xs, ys, texts) in stops.items():
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="markers", name="stop epoch",
@@ -63,11 +64,6 @@ def _value_at(points: list[tuple[int, float]], epoch: int):
             return finite(v)
     vals = [finite(v) for s, v in points if s <= epoch and finite(v) is not None]
     return vals[-1] if vals else 0.0
-
-
-def delta_energy_figure(studies: list[StudyData]):
-    return history_figure(studies, R.TRAIN_DELTA_MEAN, "ΔE of the training attack per epoch",
-                          "ΔE = E(x) − E(x*) (train mean)", zero_line=True)
 
 
 def probe_delta_energy_figure(studies: list[StudyData]):

@@ -98,6 +98,8 @@ def trial_table(title: str, rows: Sequence[Any], metrics: Sequence[str]):
         t.add_column(header(key), justify="right", no_wrap=True)
     for r in rows:
         reason = (r.stop_reason or "-").replace("_", " ").replace(",", ", ")
+        if r.stop_reason and getattr(r, "stop_step", None) is not None:
+            reason += f" at step {r.stop_step}"
         t.add_row(str(r.number), r.state, reason, fmt("", r.epochs),
                   *(fmt(p, r.params.get(p), False) for p in params), *(_cell(r.metrics, m) for m in metrics))
     return t

@@ -16,12 +16,23 @@ from study.stopping.rules import StoppingPolicy
 from trainables import records as R
 
 
-def collapse_epoch(pgd: Sequence[float], robust: float = 0.2, floor: float = 0.1, within: int = 2) -> Optional[int]:
+# The one definition of a classic catastrophic overfitting (issue 15): the masking-checked validation reading
+# (``val/robust_acc`` = PGD-10 minus what APGD-CE + Square found on top, trainables.validation) was ≥ ROBUST at
+# some epoch and fell below FLOOR within WITHIN epochs. Read at epoch ends only (validation runs once per epoch).
+LABEL, ROBUST, FLOOR, WITHIN = R.VAL_ROBUST_ACC, 0.2, 0.1, 2
+
+
+def collapse_epoch(pgd: Sequence[float], robust: float = ROBUST, floor: float = FLOOR, within: int = WITHIN) -> Optional[int]:
     """1-based epoch at which a classic CO completes (PGD < floor within ``within`` epochs of being ≥ robust)."""
     for t, v in enumerate(pgd):
         if v < floor and any(pgd[s] >= robust for s in range(max(0, t - within), t)):
             return t + 1
     return None
+
+
+def collapse_of(trace: Sequence[dict]) -> Optional[int]:
+    """The collapse epoch of a trace (its epoch records' ``LABEL``; window reports are skipped), or None."""
+    return collapse_epoch([float(r[LABEL]) for r in trace if not R.is_partial(r) and LABEL in r])
 
 
 def first_stop(policy: StoppingPolicy, trace: Sequence[dict]) -> tuple[Optional[int], Optional[str]]:

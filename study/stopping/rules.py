@@ -44,10 +44,34 @@ def _series(history: History, metric: str) -> list[float]:
     return [float(h[metric]) for h in history if metric in h and h[metric] is not None]
 
 
+def series(history: History, metric: str) -> list[float]:
+    """The finest series of ``metric`` the history holds: its window readings (``window/<metric>``, one every
+    ``eval.report_every`` steps and one at each epoch end) when the trial reports sub-epoch windows, else its
+    epoch values."""
+    window = R.window_key(metric)
+    return _series(history, window) if any(window in h for h in history) else _series(history, metric)
+
+
+def fresh(history: History, metric: str) -> bool:
+    """Whether the last record holds a new reading of ``metric`` (a rule decides on new readings only: an
+    epoch-level rule never re-judges its last epoch value on a window report)."""
+    return metric in history[-1] or R.window_key(metric) in history[-1]
+
+
+def progress(history: History) -> float:
+    """Epochs trained at the last record (fractional on a window report): what grace periods count."""
+    return float(history[-1].get(R.EPOCH, len(history)))
+
+
+def resolutions(metric: str) -> tuple[str, str]:
+    """The names a rule watching ``metric`` reads: the epoch-level metric and its window series."""
+    return metric, R.window_key(metric)
+
+
 class NonFinite(Strict):
     """Stop at once when the loss (or a watched metric) is NaN/inf."""
 
-    metrics: tuple[str, ...] = (R.LOSS_TOTAL,)
+    metrics: tuple[str, ...] = (R.LOSS_TOTAL, R.window_key(R.LOSS_TOTAL))
 
     @property
     def watched(self) -> tuple[str, ...]:
@@ -68,12 +92,14 @@ class DeltaEnergyDivergence(Strict):
     """|x_t − median(x_{t−w..t−1})| > k · max(1.4826·MAD, min_scale, rel_scale·|median|), after a grace period.
 
     A change relative to the trial's own recent history, not a fixed magnitude: healthy robust
-    training also lets |ΔE| grow slowly (method.md §2). Defaults: bench/early_stopping.py (bench/README.md).
+    training also lets |ΔE| grow slowly (method.md §2). x is read at the finest resolution the trial
+    reports (``series``): every ``eval.report_every`` steps when set, else every epoch; w counts readings.
+    Defaults: bench/early_stopping.py (bench/README.md).
     """
 
     enabled: bool = True
     metric: str = R.energy_key("train", "delta_p5")
-    grace_epochs: int = Field(1, ge=0, description="Never stop before this many epochs.")
+    grace_epochs: int = Field(1, ge=0, description="Never stop before this many epochs have been trained.")
     window: int = Field(3, ge=2, description="Epochs of history the current value is compared with.")
     threshold: float = Field(4.0, gt=0, description="k: stop when |x_t − median| > k · scale.")
     min_scale: float = Field(0.1, gt=0, description="Floor of the scale (absolute, energy units).")
@@ -81,21 +107,25 @@ class DeltaEnergyDivergence(Strict):
 
     @property
     def watched(self) -> tuple[str, ...]:
-        return (self.metric,)
+        return resolutions(self.metric)
 
-    def score(self, history: History) -> Optional[float]:
-        """The divergence score |x_t − median| / scale of the last epoch (None while not computable)."""
-        xs = _series(history, self.metric)
-        if len(xs) < self.window + 1:
-            return None
-        past, now = xs[-self.window - 1:-1], xs[-1]
+    def band(self, past: Sequence[float]) -> tuple[float, float]:
+        """(median, scale) of the ``window`` readings before the current one: the rule stops outside
+        median ± threshold·scale (what the report's ΔE panel draws)."""
         med = statistics.median(past)
         mad = statistics.median(abs(v - med) for v in past)
-        scale = max(1.4826 * mad, self.min_scale, self.rel_scale * abs(med))
-        return abs(now - med) / scale
+        return med, max(1.4826 * mad, self.min_scale, self.rel_scale * abs(med))
+
+    def score(self, history: History) -> Optional[float]:
+        """The divergence score |x_t − median| / scale of the last reading (None while not computable)."""
+        xs = series(history, self.metric)
+        if len(xs) < self.window + 1:
+            return None
+        med, scale = self.band(xs[-self.window - 1:-1])
+        return abs(xs[-1] - med) / scale
 
     def decide(self, history: History) -> Decision:
-        if len(history) <= self.grace_epochs:
+        if progress(history) <= self.grace_epochs or not fresh(history, self.metric):
             return CONTINUE
         s = self.score(history)
         if s is not None and s > self.threshold:
@@ -104,7 +134,8 @@ class DeltaEnergyDivergence(Strict):
 
 
 class ProbeCollapse(Strict):
-    """fast_adversarial's CO probe: PGD accuracy on a fixed training batch falls by more than ``drop``."""
+    """fast_adversarial's CO probe: PGD accuracy on a fixed training batch falls by more than ``drop`` (read at
+    the finest resolution the trial reports, like ``DeltaEnergyDivergence``)."""
 
     enabled: bool = True
     metric: str = R.PROBE_PGD_ACC
@@ -114,11 +145,11 @@ class ProbeCollapse(Strict):
 
     @property
     def watched(self) -> tuple[str, ...]:
-        return (self.metric,)
+        return resolutions(self.metric)
 
     def decide(self, history: History) -> Decision:
-        xs = _series(history, self.metric)
-        if len(history) <= self.grace_epochs or len(xs) < 2:
+        xs = series(history, self.metric)
+        if progress(history) <= self.grace_epochs or len(xs) < 2 or not fresh(history, self.metric):
             return CONTINUE
         ref = max(xs[:-1]) if self.reference == "best" else xs[-2]
         if ref - xs[-1] > self.drop:
@@ -142,7 +173,7 @@ class Degenerate(Strict):
     def decide(self, history: History) -> Decision:
         last = history[-1]
         clean, chance = last.get(R.VAL_CLEAN_ACC), last.get(R.VAL_CHANCE_ACC)
-        if len(history) <= self.grace_epochs or clean is None or chance is None:
+        if progress(history) <= self.grace_epochs or clean is None or chance is None:
             return CONTINUE
         if clean <= chance + self.margin:
             return Decision(True, R.STOP_DEGENERATE, f"validation clean accuracy {clean:.3f} is at chance ({chance:.3f})")

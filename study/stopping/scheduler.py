@@ -1,9 +1,11 @@
 """Ray Tune adapter of the stopping policy: a ``TrialScheduler`` that wraps an inner one (FIFO or ASHA).
 
-The scheduler keeps each trial's monitored metrics, asks the pure policy, and on a stop files the
-reason in ``STOP_LEDGER``; ``StopReasonCallback`` (which Ray calls right after the scheduler, with
-the result it is about to store) writes ``stop_reason``/``stop_epoch`` into that last result, so
-the searcher, the ledger and ``study status`` all read the reason from the trial's last result.
+The scheduler keeps each trial's monitored metrics, one entry per global step (a result repeated after a
+restore replaces what followed it), asks the pure policy, and on a stop files the reason in
+``STOP_LEDGER``; ``StopReasonCallback`` (which Ray calls right after the scheduler, with the result it is
+about to store) writes ``stop_reason``/``stop_epoch``/``stop_step`` into that last result, so the searcher,
+the ledger and ``study status`` all read the reason from the trial's last result. Window reports
+(``eval.report_every``) reach the policy only: the inner scheduler (ASHA) judges epoch records.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from trainables import records as R
 
 log = logging.getLogger(__name__)
 
-# trial_id -> {"stop_reason": ..., "stop_epoch": ..., "stop_detail": ...}; driver process only.
+# trial_id -> {"stop_reason": ..., "stop_epoch": ..., "stop_step": ..., "stop_detail": ...}; driver process only.
 STOP_LEDGER: dict[str, dict] = {}
 
 
@@ -30,7 +32,7 @@ class DivergenceScheduler(TrialScheduler):
     def __init__(self, policy: StoppingPolicy, watched: list[str], inner: Optional[TrialScheduler] = None) -> None:
         super().__init__()
         self.policy = policy
-        self.watched = sorted(set(watched) | {R.EPOCH, R.NONFINITE, R.LOSS_TOTAL})
+        self.watched = sorted(set(watched) | {R.EPOCH, R.STEP, R.PARTIAL, R.NONFINITE, R.LOSS_TOTAL})
         self.inner = inner or FIFOScheduler()
         self.history: dict[str, list[dict]] = {}
 
@@ -60,22 +62,24 @@ class DivergenceScheduler(TrialScheduler):
         hist = self.history.get(trial.trial_id)
         if hist is None:
             hist = self.history[trial.trial_id] = self._backfill(trial, result)
-        epoch = result.get(R.EPOCH)
-        hist[:] = [h for h in hist if h.get(R.EPOCH, -1) < epoch] if epoch is not None else hist
+        epoch, step = result.get(R.EPOCH), result.get(R.STEP)
+        hist[:] = _before(hist, R.STEP, step) if step is not None else _before(hist, R.EPOCH, epoch)
         hist.append({k: result[k] for k in self.watched if k in result})
         decision = self.policy.decide(hist)
         if decision.stop:
-            self._file(trial.trial_id, decision.reason, epoch, decision.detail)
+            self._file(trial.trial_id, decision.reason, epoch, decision.detail, step)
             return TrialScheduler.STOP
+        if R.is_partial(result):
+            return TrialScheduler.CONTINUE
         verdict = self.inner.on_trial_result(tune_controller, trial, result)
         last = (trial.config.get("run") or {}).get("epochs")
         if verdict == TrialScheduler.STOP and not (last and epoch is not None and epoch >= last):
-            self._file(trial.trial_id, R.STOP_ASHA, epoch, "stopped by ASHA on the search metric")
+            self._file(trial.trial_id, R.STOP_ASHA, epoch, "stopped by ASHA on the search metric", step)
         return verdict
 
-    def _file(self, trial_id: str, reason: str, epoch, detail: str) -> None:
-        STOP_LEDGER[trial_id] = {R.STOP_REASON: reason, R.STOP_EPOCH: epoch, "stop_detail": detail}
-        log.info("stopping trial %s at epoch %s: %s (%s)", trial_id, epoch, reason, detail)
+    def _file(self, trial_id: str, reason: str, epoch, detail: str, step=None) -> None:
+        STOP_LEDGER[trial_id] = {R.STOP_REASON: reason, R.STOP_EPOCH: epoch, R.STOP_STEP: step, "stop_detail": detail}
+        log.info("stopping trial %s at epoch %s (step %s): %s (%s)", trial_id, epoch, step, reason, detail)
 
     def _backfill(self, trial, result: dict) -> list[dict]:
         """After a driver restart, recover the trial's earlier results from its result.json."""
@@ -90,6 +94,11 @@ class DivergenceScheduler(TrialScheduler):
         except (OSError, ValueError):
             log.warning("no earlier results found for trial %s at %s", trial.trial_id, path)
         return hist
+
+
+def _before(hist: list[dict], key: str, value) -> list[dict]:
+    """The entries strictly before ``value`` of ``key`` (None: all): a result seen again replaces its successors."""
+    return hist if value is None else [h for h in hist if h.get(key, -1) < value]
 
 
 class StopReasonCallback(Callback):

@@ -68,7 +68,7 @@ def plot(rows: list[dict], path: Path, stop_epoch: Optional[float] = None) -> Pa
     if stop_epoch is not None:
         for ax in (a1, a2):
             ax.axvline(float(stop_epoch), color="red", ls="--", lw=1)
-        a1.set_title(f"stopped at epoch {int(float(stop_epoch))}", fontsize=9, color="red")
+        a1.set_title(f"stopped at epoch {float(stop_epoch):g}", fontsize=9, color="red")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -154,7 +154,8 @@ class LedgerCallback(Callback):
             rid = run.info.run_id
             last = trial.last_result or {}
             reason: Optional[str] = last.get(R.STOP_REASON)
-            tags = {R.STOP_REASON: reason, R.STOP_EPOCH: str(last.get(R.STOP_EPOCH))} if reason else {}
+            tags = {R.STOP_REASON: reason, R.STOP_EPOCH: str(last.get(R.STOP_EPOCH)),
+                    R.STOP_STEP: str(last.get(R.STOP_STEP))} if reason else {}
             tags["epochs_run"] = str(last.get(R.EPOCH, 0))
             ckpt = trial.checkpoint
             if ckpt is not None:

@@ -3,7 +3,9 @@
 Resume-safe: the run is found again by its ``trial_id`` tag, and only epochs after the last
 logged step are logged (gaps are back-filled from the checkpoint's record history), so a
 restarted trial appends to its run without repeating or skipping a step. One ``log_batch`` per
-epoch carries its metrics and, on a NaN stop, the stop-reason tag. A sink lives for one trial; the
+epoch carries its metrics and, on a NaN stop, the stop-reason tag. Window statistics
+(``window/...``, ``eval.report_every``) are series of their own at the global optimizer step; the
+epoch-level metrics stay at the epoch, so no MLflow series mixes the two. A sink lives for one trial; the
 MLflow store behind ``client`` (engine, schema check) is MLflow's per-process cache, so a reused
 worker connects once.
 """
@@ -28,7 +30,8 @@ class ChildRunSink:
         self.experiment_id, self.parent_run_id, self.study = experiment_id, parent_run_id, study
         self.trial_number, self.seed_index = trial_number, seed_index
         self.run_id: str | None = None
-        self.logged_upto = 0
+        self.logged_upto = 0  # epochs logged
+        self.windows_upto = 0  # global step of the last window logged
 
     def on_start(self, restored_epoch: int, history: list[dict]) -> None:
         run = find_run(self.cl, self.experiment_id, self.trial_id)
@@ -44,6 +47,7 @@ class ChildRunSink:
             self.run_id = run.info.run_id
             self.cl.update_run(self.run_id, status="RUNNING")
             self.logged_upto = last_step(self.cl, self.run_id)
+            self.windows_upto = last_step(self.cl, self.run_id, R.WINDOW_STEPS)
         for rec in history:
             self.on_record(rec)
 
@@ -54,11 +58,20 @@ class ChildRunSink:
             self.cl.log_artifact(self.run_id, str(p))
 
     def on_record(self, metrics: dict) -> None:
+        reason = metrics.get(R.STOP_REASON)
+        tags = {R.STOP_REASON: reason} if reason else None
+        step = metrics.get(R.STEP)
+        window = {k: v for k, v in metrics.items() if k.startswith(R.WINDOW_PREFIX)}
+        if window and step is not None and step > self.windows_upto:
+            log_metrics(self.cl, self.run_id, window, step=int(step), tags=tags)
+            self.windows_upto = int(step)
+        if R.is_partial(metrics):
+            return
         epoch = int(metrics[R.EPOCH])
         if epoch <= self.logged_upto:
             return
-        reason = metrics.get(R.STOP_REASON)
-        log_metrics(self.cl, self.run_id, metrics, step=epoch, tags={R.STOP_REASON: reason} if reason else None)
+        rest = {k: v for k, v in metrics.items() if k not in window and k != R.PARTIAL}
+        log_metrics(self.cl, self.run_id, rest, step=epoch, tags=tags)
         self.logged_upto = epoch
 
     def on_artifacts(self, directory: str, artifact_path: str) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from dashboards.data import (COMPLETED, DELTA_ENERGY, NAN, PROBE, PRUNED, RunData, StudyData, TrialData,
                              load_study, run_outcome, trial_outcome)
-from dashboards.figures.histories import delta_energy_figure
+from dashboards.figures.histories import history_figure
+from dashboards.figures.rule_view import rule_view_figure
 from dashboards.figures.importance import importance_figure
 from dashboards.figures.pareto import pareto_front
 from dashboards.report import SECTION_IDS, build_sections
@@ -93,16 +94,19 @@ def test_table_has_one_row_per_trial_linked_to_its_mlflow_run(page, optuna_study
 
 
 def test_delta_energy_figure_holds_every_trials_mlflow_history(page, optuna_study, mlflow):
+    """The ΔE panel draws the statistic the ΔE rule watches (issue 15), here once per epoch."""
     cl, _, runs = mlflow
     fig = figure(page, "delta-energy")
+    watched = StudySpec().stopping.delta_energy.metric  # the tiny study keeps the rule's default statistic
     lines = {tr["meta"]["ray_trial_id"]: tr for tr in fig["data"] if "ray_trial_id" in tr.get("meta", {})}
     assert len(lines) == len(optuna_study.trials) == 3
     for t in optuna_study.trials:
         (ray_id,) = t.user_attrs["ray_trial_ids"]
         tr = lines[ray_id]
         assert tr["meta"]["trial"] == t.number and tr["meta"]["outcome"] == COMPLETED
-        hist = sorted((m.step, m.value) for m in cl.get_metric_history(runs[ray_id].info.run_id, R.TRAIN_DELTA_MEAN))
+        hist = sorted((m.step, m.value) for m in cl.get_metric_history(runs[ray_id].info.run_id, watched))
         assert list(zip(tr["x"], tr["y"])) == hist and tr["x"] == [1, 2, 3]
+    assert watched in sections(page)["delta-energy"]  # the caption names the statistic
 
 
 def test_val_pgd_figure_and_parallel_coordinates(page, optuna_study):
@@ -196,7 +200,7 @@ def test_stopped_runs_get_a_marker_at_their_stop_epoch():
     runs = [RunData("a", 0, DELTA_ENERGY, "delta_energy", 2, "r1", hist),
             RunData("b", 0, NAN, "nan", 3, "r2", hist), RunData("c", 0, COMPLETED, None, None, "r3", hist)]
     trials = [TrialData("s", i, "PRUNED", r.outcome, r.stop_reason, 3, {}, None, {}, [r]) for i, r in enumerate(runs)]
-    fig = delta_energy_figure([StudyData("s", "finished", _spec(), None, trials)])
+    fig = history_figure([StudyData("s", "finished", _spec(), None, trials)], R.TRAIN_DELTA_MEAN, "t", "y")
     stops = {tr["meta"]["stops"]: tr for tr in fig.to_plotly_json()["data"] if "stops" in tr["meta"]}
     assert set(stops) == {DELTA_ENERGY, NAN}  # none for the completed run
     assert list(stops[DELTA_ENERGY]["x"]) == [2] and list(stops[DELTA_ENERGY]["y"]) == [-0.02]
@@ -222,3 +226,30 @@ def test_importances_with_too_few_trials_say_so():
     assert notes == ["s: parameter importances need at least 2 completed trials (it has 1)"]
     assert [tr for tr in fig.to_plotly_json()["data"]] == []
     assert "at least 2 completed trials" in fig.layout.annotations[0].text
+
+
+def test_rule_view_draws_the_window_series_its_band_and_the_stop():
+    """Window readings on the epoch axis, the band median ± k·scale of the previous w readings, ✕ at the stop."""
+    from dashboards.figures.rule_view import caption
+
+    spec = _spec()
+    spec.run.eval.report_every = 8
+    rule = spec.stopping.delta_energy
+    key = rule.metric
+    values = [-0.10, -0.12, -0.11, -0.13, -0.10, -2.5]
+    hist = {R.window_key(key): [(8 * i, v) for i, v in enumerate(values, 1)],
+            R.WINDOW_EPOCH: [(8 * i, i / 4) for i in range(1, 7)], key: [(1, -0.11)]}
+    run = RunData("a", 0, DELTA_ENERGY, "delta_energy", 1.5, "r1", hist, stop_step=48)
+    sd = StudyData("s", "finished", spec, None, [TrialData("s", 0, "PRUNED", DELTA_ENERGY, "delta_energy", 1.5, {},
+                                                           None, {}, [run])])
+    data = rule_view_figure([sd]).to_plotly_json()["data"]
+    line = next(tr for tr in data if "trial" in tr["meta"])
+    assert list(line["x"]) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5] and list(line["y"]) == values
+    hi = next(tr for tr in data if tr["meta"].get("band") == "high")
+    med, scale = rule.band(values[-1 - rule.window:-1])
+    assert hi["y"][-1] == pytest.approx(med + rule.threshold * scale)
+    assert hi["y"][rule.window - 1] is None and hi["y"][rule.window] is not None
+    (stop,) = [tr for tr in data if "stops" in tr["meta"]]
+    assert list(stop["x"]) == [1.5] and list(stop["y"]) == [-2.5] and "step 48" in stop["text"][0]
+    text = caption([sd])
+    assert f"statistic {key}, read every 8 steps" in text and f"k = {rule.threshold:g}" in text

@@ -107,3 +107,43 @@ def test_rules_are_the_spec_models_built_by_keyword():
     de = next(r for r in pol.rules if type(r).__name__ == "DeltaEnergyDivergence")
     assert (de.window, de.threshold) == (5, 3.0) and de is spec.delta_energy
     assert set(pol.watched) >= {R.energy_key("train", "delta_p5"), R.PROBE_PGD_ACC, R.VAL_CLEAN_ACC, R.VAL_CHANCE_ACC}
+
+
+# ---------------------------------------------------------------- sub-epoch (window) reports, issue 15
+def windows(deltas, per_epoch=4, steps_per_epoch=32):
+    """A history of window reports (eval.report_every) and epoch records, as a trainable with k = 8 sends it."""
+    hist, k = [], steps_per_epoch // per_epoch
+    for i, d in enumerate(deltas, 1):
+        step = i * k
+        epoch = step / steps_per_epoch
+        rec = {R.STEP: step, R.EPOCH: epoch, R.window_key(R.TRAIN_DELTA_MEAN): d, R.LOSS_TOTAL: 1.0}
+        if i % per_epoch:
+            rec[R.PARTIAL] = 1
+        else:  # an epoch record: its epoch-level value too, and an integer epoch
+            rec.update({R.EPOCH: int(epoch), R.TRAIN_DELTA_MEAN: 99.0})
+        hist.append(rec)
+    return hist
+
+
+def test_a_rule_reads_the_window_series_when_the_trial_reports_windows():
+    rule = DeltaEnergyDivergence(metric=R.TRAIN_DELTA_MEAN, grace_epochs=1, window=3, threshold=6.0, min_scale=0.05,
+                                 rel_scale=0.1)
+    hist = windows([-0.1, -0.11, -0.1, -0.12, -0.1, -0.11, -2.5, -3.0])  # the jump in the 3rd window of epoch 2
+    assert first_stop(StoppingPolicy([rule]), hist) == (7, "delta_energy")
+    assert hist[6][R.STEP] == 56 and R.PARTIAL in hist[6]  # mid-epoch: step 56 of 64
+    assert set(rule.watched) == {R.TRAIN_DELTA_MEAN, R.window_key(R.TRAIN_DELTA_MEAN)}
+
+
+def test_grace_counts_epochs_not_reports():
+    rule = DeltaEnergyDivergence(metric=R.TRAIN_DELTA_MEAN, grace_epochs=1, window=2, threshold=2.0, min_scale=0.05,
+                                 rel_scale=0.0)
+    hist = windows([-0.1, -0.1, -5.0, -9.0, -20.0])  # diverges within the first epoch: grace holds until epoch 1 ends
+    assert first_stop(StoppingPolicy([rule]), hist)[0] == 5  # step 40: the first report past 1 epoch
+
+
+def test_an_epoch_level_rule_does_not_rejudge_its_last_epoch_on_window_reports():
+    rule = ProbeCollapse(drop=0.1, grace_epochs=0)
+    hist = [{R.EPOCH: 1, R.STEP: 32, R.PROBE_PGD_ACC: 0.5}, {R.EPOCH: 2, R.STEP: 64, R.PROBE_PGD_ACC: 0.45},
+            {R.EPOCH: 2.25, R.STEP: 72, R.PARTIAL: 1, R.window_key(R.TRAIN_DELTA_MEAN): -0.1}]
+    assert not rule.decide(hist).stop  # no new probe reading in the window report
+    assert rule.decide(hist + [{R.EPOCH: 3, R.STEP: 96, R.PROBE_PGD_ACC: 0.2}]).reason == "probe_collapse"

@@ -1,0 +1,195 @@
+"""A corpus of catastrophic-overfitting traces at CPU cost, at sub-epoch resolution, for replaying stopping rules.
+
+Single-step adversarial training (FGSM from zero, RS-FGSM at large α, N-FGSM) on small CNNs, over ε, α and
+seeds, in settings where CO is seed dependent. Every run reports every ``--report-every`` steps
+(``eval.report_every``: the window's ΔE statistics and a CO probe reading) and once per epoch (validation
+PGD-10 with the masking check: ``val/robust_acc``, what the collapse label reads). Each run's records go to
+their own JSON file under ``--out`` with the command that made them, so the corpus can be extended, resumed
+(finished runs are skipped) and replayed by ``bench/early_stopping.py`` without retraining. The collapse
+label is ``study.stopping.calibrate.collapse_epoch`` (one definition).
+
+    STUDY_DATA_DIR=../shared/data python bench/co_corpus.py                  # the corpus (MNIST), ~1 h on 2 cores
+    python bench/co_corpus.py --grid fashion --out bench/out/co_corpus_fashion   # the Fashion-MNIST attempt
+    python bench/co_corpus.py --quick                                        # smoke run, ~1 min
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from study.stopping.calibrate import LABEL, collapse_of  # noqa: E402
+from trainables import records as R  # noqa: E402
+
+# grid name -> (dataset, model width, [(label, method, ε in 1/255, α as a multiple of ε)])
+GRIDS = {
+    "mnist": ("mnist", 16, [
+        *(("FGSM", "fgsm", e, 1.0) for e in (40, 48, 56, 64, 72)),
+        *(("FGSM 1.25a", "fgsm", e, 1.25) for e in (40, 48, 56)),
+        *(("RS-FGSM", "rs_fgsm", e, a) for e in (48, 64) for a in (2.0, 2.5)),
+        *(("N-FGSM", "n_fgsm", e, 1.0) for e in (64, 80)),
+    ]),
+    "fashion": ("fashion_mnist", 16, [
+        *(("FGSM", "fgsm", e, 1.0) for e in (16, 24, 32, 40)),
+        *(("RS-FGSM", "rs_fgsm", e, 2.0) for e in (24, 32)),
+    ]),
+    "cifar10": ("cifar10", 32, [("FGSM", "fgsm", 8, 1.0), ("RS-FGSM", "rs_fgsm", 8, 2.0)]),
+}
+
+
+def data_source(dataset: str, data_dir: Path) -> dict:
+    """The data config of a dataset: the torchvision sets straight from the (read-only) data dir; CIFAR-10 as
+    the imagefolder unpacked from the JPEG zip into the cache (once)."""
+    if dataset != "cifar10":
+        return {"name": dataset, "root": str(data_dir)}
+    from trainables.data import cache_dir, unpack_zip
+
+    dest = cache_dir() / "cifar10-jpeg"
+    unpack_zip(data_dir / "cifar-10-jpeg" / "cifar10_jpeg_q75.zip", dest)
+    return {"name": "imagefolder", "root": str(dest)}
+
+
+def run_config(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args) -> dict:
+    return {
+        "name": f"{source['name']}-{method}-e{eps:g}-a{mult:g}-s{seed}",
+        "data": {**source, "train_subset": args.train_subset, "val_size": args.val_size, "test_subset": 256},
+        "model": {"name": "small_cnn", "width": width},
+        "method": {"name": method, "epsilon": eps, "alpha": round(mult * eps, 4)},
+        "optim": {"lr": args.lr},
+        "schedule": {"name": "cyclic"},
+        "eval": {"final": False, "val_pgd_steps": 10, "probe_size": args.probe_size, "probe_pgd_steps": 10,
+                 "report_every": args.report_every,
+                 "masking": {"n": args.masking_n, "apgd_steps": args.apgd_steps, "square_queries": args.square}},
+        "epochs": args.epochs, "batch_size": 128, "seed": seed, "threads": 1,
+    }
+
+
+def train_one(job: dict) -> dict:
+    """Train one run and write its trace file; a finished file is read back instead of retrained."""
+    path = Path(job["path"])
+    if path.exists():
+        return json.loads(path.read_text())
+    from trainables.config import RunConfig
+    from trainables.fit import fit
+
+    t0 = time.perf_counter()
+    res = fit(RunConfig.model_validate(job["config"]))
+    out = {**{k: v for k, v in job.items() if k != "path"}, "records": [r.flat() for r in res.records],
+           "wall_s": time.perf_counter() - t0}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(out))
+    tmp.replace(path)
+    return out
+
+
+def jobs(args) -> list[dict]:
+    data_dir = Path(args.data_dir)
+    out = []
+    for grid in args.grid:
+        dataset, width, settings = GRIDS[grid]
+        if args.settings:
+            settings = [(f"{m} {a}a", m, float(e), float(a)) for m, e, a in (x.split(":") for x in args.settings)]
+        if args.quick:
+            settings = settings[:2]
+        source = data_source(dataset, data_dir)
+        for label, method, eps, mult in settings:
+            for seed in range(args.seeds):
+                cfg = run_config(source, width, method, eps, mult, seed, args)
+                out.append({"grid": grid, "dataset": dataset, "label": label, "method": method, "eps": eps,
+                            "alpha_mult": mult, "seed": seed, "config": cfg, "command": args.command,
+                            "path": str(Path(args.out) / f"{cfg['name']}.json")})
+    return out
+
+
+def epoch_records(run: dict) -> list[dict]:
+    return [r for r in run["records"] if not r.get(R.PARTIAL)]
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    rows: dict[tuple, dict] = {}
+    for r in runs:
+        ep = epoch_records(r)
+        key = (r["dataset"], r["label"], r["eps"], r["alpha_mult"])
+        row = rows.setdefault(key, {"dataset": key[0], "setting": key[1], "eps": key[2], "alpha_mult": key[3],
+                                    "runs": 0, "collapsed": 0, "peak": [], "last": [], "wall": 0.0})
+        row["runs"] += 1
+        row["collapsed"] += collapse_of(ep) is not None
+        row["peak"].append(max(x[LABEL] for x in ep))
+        row["last"].append(ep[-1][LABEL])
+        row["wall"] += r["wall_s"]
+    return list(rows.values())
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'dataset':14} {'setting':11} {'eps':>4} {'a/eps':>5} {'CO':>5} {'peak':>5} {'last':>5}  "
+          f"per-seed peak -> last {LABEL}")
+    for w in rows:
+        seeds = " ".join(f"{p:.2f}->{l:.2f}" for p, l in zip(w["peak"], w["last"]))
+        print(f"{w['dataset']:14} {w['setting']:11} {w['eps']:>4g} {w['alpha_mult']:>5g} "
+              f"{w['collapsed']:>2}/{w['runs']:<2} {sum(w['peak']) / len(w['peak']):5.2f} "
+              f"{sum(w['last']) / len(w['last']):5.2f}  {seeds}")
+    n, co = sum(w["runs"] for w in rows), sum(w["collapsed"] for w in rows)
+    print(f"\n{n} runs, {co} classic collapses ({LABEL}: ≥ 0.2, then < 0.1 within 2 epochs)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--grid", default="mnist", type=lambda s: s.split(","), help=f"of {', '.join(GRIDS)}")
+    ap.add_argument("--settings", default=None, type=lambda s: s.split(","),
+                    help="replace the grid's settings: method:eps:alpha_multiple,... (e.g. fgsm:56:1,n_fgsm:80:1)")
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--train-subset", type=int, default=4000)
+    ap.add_argument("--val-size", type=int, default=256)
+    ap.add_argument("--probe-size", type=int, default=128)
+    ap.add_argument("--report-every", type=int, default=8, help="steps per window report")
+    ap.add_argument("--masking-n", type=int, default=128)
+    ap.add_argument("--apgd-steps", type=int, default=100)
+    ap.add_argument("--square", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 settings, 1 seed, 2 epochs, 1,024 images")
+    ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))
+    ap.add_argument("--out", default=None, help="folder of the run files (default bench/out/co_corpus[_quick])")
+    args = ap.parse_args(argv)
+    args.command = "python bench/co_corpus.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.quick:
+        args.seeds, args.epochs, args.train_subset, args.masking_n = 1, 2, 1024, 32
+    args.out = args.out or str(Path(__file__).parent / "out" / ("co_corpus_quick" if args.quick else "co_corpus"))
+
+    todo = jobs(args)
+    print(f"{len(todo)} runs x {args.epochs} epochs, a report every {args.report_every} steps, on {args.workers} "
+          f"worker(s); load average {os.getloadavg()[0]:.1f}; traces in {args.out}", flush=True)
+    t0 = time.perf_counter()
+    runs = []
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+        for r in pool.map(train_one, todo):
+            runs.append(r)
+            ep = epoch_records(r)
+            c = collapse_of(ep)
+            print(f"{r['config']['name']:34} [{r['wall_s']:4.0f} s] {LABEL} "
+                  f"{' '.join(f'{x[LABEL]:.2f}' for x in ep)}" + (f"  CO at epoch {c}" if c else ""), flush=True)
+    rows = summarize(runs)
+    print_table(rows)
+    wall = time.perf_counter() - t0
+    print(f"wall time {wall:.0f} s (runs read back from earlier files cost nothing); load average "
+          f"{os.getloadavg()[0]:.1f}")
+    index = Path(args.out) / "index.json"
+    index.write_text(json.dumps({"command": args.command, "args": {k: v for k, v in vars(args).items()},
+                                 "wall_s": wall, "runs": sorted(Path(j["path"]).name for j in todo),
+                                 "summary": rows}, indent=1))
+    print(f"index written to {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
