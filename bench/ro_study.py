@@ -1,0 +1,264 @@
+"""Robust overfitting (RO) at CPU scale, and what ΔE and DER do around it (issue 16).
+
+PGD-AT with robust_overfitting's piecewise schedule (lr ×0.1 at 50 % and 75 % of training), TRADES,
+and PGD-AT + DER over a λ grid (plus the joint-energy term and the energy weights once each), on
+small training sets of the CIFAR-10 JPEG copy and of Fashion-MNIST, ≥ 3 seeds per cell. Every epoch
+records train-mode ΔE (training batches, the training attack), eval-mode ΔE on the validation split
+and on the fixed probe batch, train robust accuracy, and validation clean / PGD-10 / masking-checked
+robust accuracy. Then, for the baseline and the best DER cell, test clean / PGD-50×10 / AutoAttack
+(fra31's standard) on the best (validation-selected) and the last checkpoints. The tables are
+printed by ``bench/ro_analysis.py`` (also alone, on saved traces: ``--replay``).
+
+    STUDY_DATA_DIR=../shared/data python bench/ro_study.py            # the full grid (bench/README.md)
+    STUDY_DATA_DIR=../shared/data python bench/ro_study.py --quick    # smoke run, ~2 min
+    python bench/ro_study.py --replay bench/out/ro_study/ro_study.json  # tables from saved traces
+    python bench/ro_study.py --pilot                                   # the width/epochs pilot
+
+Runs live in ``bench/out/ro_study/runs/<run>/`` (records.jsonl, checkpoints: a rerun resumes and
+skips finished runs); the traces and tables in ``bench/out/ro_study/<name>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ro_analysis as A  # noqa: E402  (bench/ is this script's folder)
+
+OUT = Path(__file__).parent / "out" / "ro_study"
+# dataset key -> (registered name, ε in 1/255 units): robust_overfitting's 8/255 on CIFAR-10, the usual 0.1 on Fashion-MNIST
+DATASETS = {"cifar10": ("imagefolder", 8.0), "fmnist": ("fashion_mnist", 25.5)}
+
+
+def cells(lams: list[float], extra_lam: float) -> dict[str, dict]:
+    """Cell label -> (method, DER settings): the baseline, TRADES, DER over the λ grid, joint term and energy
+    weights once each (at ``extra_lam``)."""
+    out = {"PGD-AT": {"method": "pgd", "der": {}}, "TRADES": {"method": "trades", "der": {}}}
+    for lam in lams:
+        out[f"DER {lam:g}"] = {"method": "pgd", "der": {"weight": lam}}
+    out[f"DER {extra_lam:g} +joint"] = {"method": "pgd", "der": {"weight": extra_lam, "joint_weight": extra_lam}}
+    out[f"DER {extra_lam:g} ew"] = {"method": "pgd", "der": {"weight": extra_lam, "energy_weights": True}}
+    return out
+
+
+def prepare_data(args) -> dict[str, str]:
+    """Writable roots in the cache: the CIFAR-10 JPEG zip unpacked, the Fashion-MNIST gz files copied."""
+    from trainables.data import cache_dir, unpack_zip
+
+    shared, roots = Path(args.data_dir), {}
+    if "cifar10" in args.datasets:
+        dest = cache_dir() / "cifar10-jpeg"
+        unpack_zip(shared / "cifar-10-jpeg" / "cifar10_jpeg_q75.zip", dest)
+        roots["cifar10"] = str(dest)
+    if "fmnist" in args.datasets:
+        root = cache_dir() / "bench-data"
+        raw = root / "FashionMNIST" / "raw"
+        if not raw.exists():
+            shutil.copytree(shared / "fashion-mnist" / "FashionMNIST" / "raw", raw)
+            for p in raw.iterdir():
+                p.chmod(0o644)
+        roots["fmnist"] = str(root)
+    return roots
+
+
+def run_config(ds: str, root: str, label: str, cell: dict, seed: int, args) -> dict:
+    """One run: small CNN, SGD 0.1 (momentum 0.9, wd 5e-4), piecewise ×0.1 at 50 %/75 %, PGD-10 α = ε/4 (or
+    TRADES β = 6 with its eval-mode KL attack), evaluation at the training ε."""
+    name, eps = DATASETS[ds]
+    slug = label.lower().replace(" ", "-").replace("+", "")
+    masking = {"n": args.masking_n, "apgd_steps": args.masking_apgd, "square_queries": args.masking_square}
+    return {
+        "name": f"ro-{ds}-{slug}-s{seed}",
+        "data": {"name": name, "root": root, "train_subset": args.train_subset, "val_size": args.val_size,
+                 "test_subset": args.test_subset},
+        "model": {"name": "small_cnn", "width": args.width},
+        "method": {"name": cell["method"], "epsilon": eps, "alpha": eps / 4, "steps": args.train_steps},
+        "der": cell["der"],
+        "optim": {"name": "sgd", "lr": args.lr},
+        "schedule": {"name": "piecewise", "milestones": [0.5, 0.75], "gamma": 0.1},
+        "eval": {"epsilon": eps, "final": False, "val_pgd_steps": 10, "probe_size": 256, "probe_pgd_steps": 10,
+                 "masking": masking, "test_pgd": [[50, 10]], "autoattack": True, "autoattack_n": args.aa_n},
+        "epochs": args.epochs, "batch_size": args.batch_size, "seed": seed, "threads": 1,
+    }
+
+
+def train_one(job: dict) -> dict:
+    """Train (or resume, or skip when finished) one run in its own folder; return its records."""
+    from trainables.config import RunConfig
+    from trainables.fit import fit, read_records, RECORDS_FILE
+
+    cfg = RunConfig.model_validate(job["config"])
+    wd = Path(job["workdir"])
+    t0 = time.perf_counter()
+    done = read_records(wd / RECORDS_FILE)
+    if len(done) < cfg.epochs:
+        done = fit(cfg, wd).records
+    return {**job, "records": [r.flat() for r in done], "wall_s": time.perf_counter() - t0}
+
+
+def final_one(job: dict) -> dict:
+    """Test clean / PGD-50×10 / AutoAttack on a finished run's best and last checkpoints."""
+    from trainables.config import RunConfig
+    from trainables.fit import CKPT_DIR
+    from trainables.trainer import Trainer
+
+    cfg = RunConfig.model_validate(job["config"])
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg)
+    trainer.load(Path(job["workdir"]) / CKPT_DIR)
+    return {**job, "final": trainer.final_eval(), "final_wall_s": time.perf_counter() - t0}
+
+
+def pool_map(fn, jobs: list[dict], workers: int, on_result) -> list[dict]:
+    out = []
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        for r in pool.map(fn, jobs):
+            on_result(r)
+            out.append(r)
+    return out
+
+
+def print_run(r: dict) -> None:
+    print(f"\n{r['dataset']} {r['cell']} seed {r['seed']}  [{r['wall_s']:.0f} s]", flush=True)
+    for rec in r["records"]:
+        print("  " + A.describe(rec), flush=True)
+
+
+def build_jobs(args, roots: dict[str, str]) -> list[dict]:
+    grid = cells(args.lambdas, args.extra_lambda)
+    chosen = {k: v for k, v in grid.items() if not args.cells or k in args.cells}
+    jobs = []
+    for ds in args.datasets:
+        names = chosen if ds == args.datasets[0] else {k: v for k, v in chosen.items() if k in args.second_cells}
+        for label, cell in names.items():
+            for seed in range(args.seeds):
+                cfg = run_config(ds, roots[ds], label, cell, seed, args)
+                jobs.append({"dataset": ds, "cell": label, "seed": seed, "config": cfg,
+                             "workdir": str(Path(args.out_dir) / "runs" / f"{args.name}-{cfg['name']}")})
+    return jobs
+
+
+def final_jobs(args, results: list[dict], table: list[dict]) -> list[dict]:
+    """The baseline and the best DER cell (by mean best validation robust accuracy) of each dataset."""
+    picks = []
+    for ds in args.datasets:
+        der = [row for row in table if row["dataset"] == ds and row["cell"].startswith("DER")]
+        best_der = max(der, key=lambda row: row["best_robust_mean"])["cell"] if der else None
+        picks += [(ds, c) for c in ("PGD-AT", best_der) if c]
+    return [r for r in results if (r["dataset"], r["cell"]) in picks]
+
+
+def analyse(args, results: list[dict], finals: list[dict]) -> dict:
+    table = A.cell_table(results)
+    A.print_cell_table(table)
+    energy = A.energy_rows(results)
+    A.print_energy_table(energy, {"PGD-AT", "TRADES"})
+    A.print_energy_table([w for w in energy if w["stat"] in A.HEADLINE], None)
+    for ds in dict.fromkeys(r["dataset"] for r in results):
+        for cell in ("PGD-AT", "TRADES"):
+            A.print_trace(results, ds, cell)
+    ftable = A.final_table(finals) if finals else []
+    if ftable:
+        A.print_final_table(ftable)
+    return {"cells": table, "energy": energy, "final": ftable}
+
+
+PILOT = [  # (dataset, train images, width, batch size, lr, epochs): PGD-AT, one seed each
+    ("fmnist", 2000, 16, 64, 0.1, 40), ("cifar10", 2000, 16, 64, 0.1, 40), ("cifar10", 2000, 32, 64, 0.05, 40),
+    ("cifar10", 4000, 16, 64, 0.1, 40)]
+
+
+def pilot(args, roots) -> list[dict]:
+    jobs = []
+    for ds, n, w, bs, lr, e in PILOT:
+        if ds not in args.datasets:
+            continue
+        a = argparse.Namespace(**{**vars(args), "train_subset": n, "width": w, "batch_size": bs, "lr": lr, "epochs": e})
+        label = f"n{n} w{w} bs{bs} lr{lr:g} e{e}"
+        cfg = run_config(ds, roots[ds], f"pilot {label}", {"method": "pgd", "der": {}}, 0, a)
+        jobs.append({"dataset": ds, "cell": f"PGD-AT {label}", "seed": 0, "config": cfg,
+                     "workdir": str(Path(args.out_dir) / "runs" / f"pilot-{cfg['name']}")})
+    return jobs
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", default="cifar10,fmnist", type=lambda s: s.split(","),
+                    help="the first gets every cell, the others --second-cells")
+    ap.add_argument("--second-cells", default="PGD-AT,TRADES,DER 1", type=lambda s: s.split(","))
+    ap.add_argument("--cells", default="", type=lambda s: [c for c in s.split(",") if c], help="subset of cells")
+    ap.add_argument("--lambdas", default="0.1,1,10", type=lambda s: [float(x) for x in s.split(",")])
+    ap.add_argument("--extra-lambda", type=float, default=1.0, help="λ of the joint-term and energy-weight cells")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--train-subset", type=int, default=2000)
+    ap.add_argument("--val-size", type=int, default=1000)
+    ap.add_argument("--test-subset", type=int, default=1000)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--train-steps", type=int, default=10)
+    ap.add_argument("--masking-n", type=int, default=128)
+    ap.add_argument("--masking-apgd", type=int, default=50)
+    ap.add_argument("--masking-square", type=int, default=100)
+    ap.add_argument("--aa-n", type=int, default=500, help="test images for AutoAttack (PGD-50×10: all of --test-subset)")
+    ap.add_argument("--no-final", action="store_true", help="skip the test evaluation")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 seed, 4 epochs")
+    ap.add_argument("--pilot", action="store_true", help="PGD-AT at a few widths/sizes, one seed (PILOT)")
+    ap.add_argument("--replay", default=None, help="print the tables of a saved JSON and exit")
+    ap.add_argument("--name", default=None, help="output name (default: ro_study, ro_quick, ro_pilot)")
+    ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))
+    ap.add_argument("--out-dir", default=str(OUT))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.__dict__.update(seeds=1, epochs=4, train_subset=256, val_size=128, test_subset=64, width=8, masking_n=16,
+                             masking_apgd=5, masking_square=10, aa_n=16, lambdas=[1.0], second_cells=["PGD-AT"])
+    args.name = args.name or ("ro_quick" if args.quick else "ro_pilot" if args.pilot else "ro_study")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.replay:
+        saved = json.loads(Path(args.replay).read_text())
+        analyse(args, saved["runs"], saved.get("finals", []))
+        return 0
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    roots = prepare_data(args)
+    jobs = pilot(args, roots) if args.pilot else build_jobs(args, roots)
+    print(f"{len(jobs)} runs on {args.workers} worker(s)", flush=True)
+    t0 = time.perf_counter()
+    results = pool_map(train_one, jobs, args.workers, print_run)
+    train_wall = time.perf_counter() - t0
+    finals = []
+    if not (args.no_final or args.pilot):
+        picks = final_jobs(args, results, A.cell_table(results))
+        if args.quick:
+            for j in picks:
+                j["config"]["eval"]["test_pgd"] = [[5, 2]]
+        finals = pool_map(final_one, picks, args.workers,
+                          lambda r: print(f"final {r['dataset']} {r['cell']} seed {r['seed']}: {r['final']} "
+                                          f"[{r['final_wall_s']:.0f} s]", flush=True))
+    wall = time.perf_counter() - t0
+    tables = analyse(args, results, finals)
+    print(f"\ntraining wall {train_wall:.0f} s, total wall {wall:.0f} s; load average at end: {os.getloadavg()}")
+    out = Path(args.out_dir) / f"{args.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "wall_s": wall, "train_wall_s": train_wall, "tables": tables,
+                               "runs": results, "finals": finals}, indent=1, default=str))
+    print(f"traces written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
