@@ -118,7 +118,7 @@ class StudySearch(OptunaSearch):
 
 
 SUMMARY_KEYS = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
-                R.VAL_MASKED, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD, R.BEST_EPOCH)
+                R.VAL_MASKED, R.VAL_CHANCE_ACC, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD, R.BEST_EPOCH)
 
 
 def summarize(results: list[dict], metrics: list[str]) -> dict[str, float]:
