@@ -77,8 +77,9 @@ def _slug(s: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)
 
 
-def released(path: str) -> dict:
-    """fast_adversarial's released MNIST FGSM weights under the platform's evaluator (PGD-50×10, step 0.01)."""
+def released(path: str, aa_n: int = 0) -> dict:
+    """fast_adversarial's released MNIST FGSM weights under the platform's evaluator (PGD-50×10, step 0.01;
+    AutoAttack standard on the first ``aa_n`` test images, as the recipe runs)."""
     import torch
 
     from trainables.data import build_data
@@ -95,7 +96,13 @@ def released(path: str) -> dict:
     batches = list(data.test_batches(1000))
     torch.manual_seed(0)
     r = robust_accuracy(model, batches, eval_pgd(cfg, 50, 10, __import__("contextlib").nullcontext))
-    return {"clean": r["clean_acc"], "pgd50x10": r["adv_acc"]}
+    out = {"clean": r["clean_acc"], "pgd50x10": r["adv_acc"]}
+    if aa_n:
+        from trainables.autoattack import autoattack_accuracy
+
+        x, y = torch.cat([b[0] for b in batches])[:aa_n], torch.cat([b[1] for b in batches])[:aa_n]
+        out["autoattack"] = autoattack_accuracy(model, x, y, cfg.eval_epsilon / 255, cfg.eval_norm, 10, 256, 0)
+    return out
 
 
 def main() -> None:
@@ -137,8 +144,9 @@ def report(results: list[dict], args) -> None:
     print(f"reference ({ref.source}):")
     print("  " + ", ".join(f"{k} {v:.3f}" for k, v in ref.figures.items()))
     if args.released:
-        r = released(args.released)
-        print(f"  released fgsm.pth under the platform's evaluator: clean {r['clean']:.3f}, PGD-50x10 {r['pgd50x10']:.3f}")
+        r = released(args.released, args.aa_n)
+        aa = f", AutoAttack (first {args.aa_n}) {r['autoattack']:.3f}" if "autoattack" in r else ""
+        print(f"  released fgsm.pth under the platform's evaluator: clean {r['clean']:.3f}, PGD-50x10 {r['pgd50x10']:.3f}{aa}")
     rec = [r for r in results if r["kind"] == "recipe"]
     print("\nrecipe runs (first 1,000 test images; PGD-50x10 at step 0.01; best = selected on val/robust_acc):")
     print(f"{'seed':>4} {'clean last':>10} {'PGD last':>9} {'clean best':>10} {'PGD best':>9} {'AA last':>8} {'best ep':>7} {'wall s':>7}")
