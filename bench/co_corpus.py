@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -57,12 +58,14 @@ def data_source(dataset: str, data_dir: Path) -> dict:
     return {"name": "imagefolder", "root": str(dest)}
 
 
-def run_config(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args) -> dict:
+def run_config(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args,
+               der: float = 0.0) -> dict:
     return {
-        "name": f"{source['name']}-{method}-e{eps:g}-a{mult:g}-s{seed}",
+        "name": f"{source['name']}-{method}-e{eps:g}-a{mult:g}" + (f"-der{der:g}" if der else "") + f"-s{seed}",
         "data": {**source, "train_subset": args.train_subset, "val_size": args.val_size, "test_subset": 256},
         "model": {"name": "small_cnn", "width": width},
         "method": {"name": method, "epsilon": eps, "alpha": round(mult * eps, 4)},
+        "der": {"weight": der},
         "optim": {"lr": args.lr},
         "schedule": {"name": "cyclic"},
         "eval": {"final": False, "val_pgd_steps": 10, "probe_size": args.probe_size, "probe_pgd_steps": 10,
@@ -97,17 +100,28 @@ def jobs(args) -> list[dict]:
     for grid in args.grid:
         dataset, width, settings = GRIDS[grid]
         if args.settings:
-            settings = [(f"{m} {a}a", m, float(e), float(a)) for m, e, a in (x.split(":") for x in args.settings)]
+            settings = [parse_setting(x) for x in args.settings]
         if args.quick:
             settings = settings[:2]
         source = data_source(dataset, data_dir)
-        for label, method, eps, mult in settings:
+        for label, method, eps, mult, *der in settings:
+            der = der[0] if der else 0.0
             for seed in range(args.seeds):
-                cfg = run_config(source, width, method, eps, mult, seed, args)
+                cfg = run_config(source, width, method, eps, mult, seed, args, der)
                 out.append({"grid": grid, "dataset": dataset, "label": label, "method": method, "eps": eps,
-                            "alpha_mult": mult, "seed": seed, "config": cfg, "command": args.command,
+                            "alpha_mult": mult, "der": der, "seed": seed, "config": cfg, "command": args.command,
                             "path": str(Path(args.out) / f"{cfg['name']}.json")})
     return out
+
+
+def parse_setting(text: str) -> tuple:
+    """``method:eps:alpha_multiple[:der_weight]`` -> (label, method, ε, α/ε, DER λ)."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise SystemExit(f"--settings entry {text!r}: write method:eps:alpha_multiple[:der_weight], e.g. fgsm:56:1:0.5")
+    m, e, a, *d = parts
+    der = float(d[0]) if d else 0.0
+    return (f"{m} {a}a" + (f" DER {der:g}" if der else ""), m, float(e), float(a), der)
 
 
 def epoch_records(run: dict) -> list[dict]:
@@ -118,7 +132,7 @@ def summarize(runs: list[dict]) -> list[dict]:
     rows: dict[tuple, dict] = {}
     for r in runs:
         ep = epoch_records(r)
-        key = (r["dataset"], r["label"], r["eps"], r["alpha_mult"])
+        key = (r["dataset"], r["label"], r["eps"], r["alpha_mult"], r.get("der", 0.0))
         row = rows.setdefault(key, {"dataset": key[0], "setting": key[1], "eps": key[2], "alpha_mult": key[3],
                                     "runs": 0, "collapsed": 0, "peak": [], "last": [], "wall": 0.0})
         row["runs"] += 1
@@ -129,13 +143,23 @@ def summarize(runs: list[dict]) -> list[dict]:
     return list(rows.values())
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a rate k / n (sound at k = 0 and at small n)."""
+    if not n:
+        return float("nan"), float("nan")
+    p, d = k / n, 1 + z * z / n
+    c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'dataset':14} {'setting':11} {'eps':>4} {'a/eps':>5} {'CO':>5} {'peak':>5} {'last':>5}  "
+    print(f"\n{'dataset':14} {'setting':20} {'eps':>4} {'a/eps':>5} {'CO':>5} {'95% CI':>11} {'peak':>5} {'last':>5}  "
           f"per-seed peak -> last {LABEL}")
     for w in rows:
         seeds = " ".join(f"{p:.2f}->{l:.2f}" for p, l in zip(w["peak"], w["last"]))
-        print(f"{w['dataset']:14} {w['setting']:11} {w['eps']:>4g} {w['alpha_mult']:>5g} "
-              f"{w['collapsed']:>2}/{w['runs']:<2} {sum(w['peak']) / len(w['peak']):5.2f} "
+        lo, hi = wilson(w["collapsed"], w["runs"])
+        print(f"{w['dataset']:14} {w['setting']:20} {w['eps']:>4g} {w['alpha_mult']:>5g} "
+              f"{w['collapsed']:>2}/{w['runs']:<2} {lo:5.2f}-{hi:4.2f} {sum(w['peak']) / len(w['peak']):5.2f} "
               f"{sum(w['last']) / len(w['last']):5.2f}  {seeds}")
     n, co = sum(w["runs"] for w in rows), sum(w["collapsed"] for w in rows)
     print(f"\n{n} runs, {co} classic collapses ({LABEL}: ≥ 0.2, then < 0.1 within 2 epochs)")
@@ -145,7 +169,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grid", default="mnist", type=lambda s: s.split(","), help=f"of {', '.join(GRIDS)}")
     ap.add_argument("--settings", default=None, type=lambda s: s.split(","),
-                    help="replace the grid's settings: method:eps:alpha_multiple,... (e.g. fgsm:56:1,n_fgsm:80:1)")
+                    help="replace the grid's settings: method:eps:alpha_multiple[:der_weight],... (e.g. fgsm:56:1,fgsm:56:1:1)")
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--train-subset", type=int, default=4000)
