@@ -53,12 +53,12 @@ def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
                mlflow_uri: Optional[str] = None) -> StudyHandle:
     """Look a study up in the catalog; a URL stored with a masked password must be given again."""
     from study.catalog import Catalog
-    from study.engine import _unmasked
+    from study.urls import unmasked_url
 
     row = Catalog.open(workspace).get(name)
     spec = row.spec()
-    optuna_url = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
-    tracking = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri") if row.mlflow_uri else None
+    optuna_url = unmasked_url(row.optuna_storage, optuna_storage, "--optuna-storage")
+    tracking = unmasked_url(row.mlflow_uri, mlflow_uri, "--mlflow-uri") if row.mlflow_uri else None
     return StudyHandle(name, spec, optuna_url, row.optuna_study, tracking, row.mlflow_parent_run_id, row.status,
                        row.data_root)
 

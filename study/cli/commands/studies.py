@@ -189,11 +189,11 @@ def status(
     """One row per trial: number, state, stop reason, epochs, params, metrics (in %, s, /255: --json has raw values)."""
     from study.catalog import Catalog
     from study.cli.summary import print_table
-    from study.engine import _unmasked
+    from study.urls import unmasked_url
     from study.status import trial_rows
 
     row = Catalog.open(workspace_path(workspace)).get(name)
-    rows = trial_rows(_unmasked(row.optuna_storage, optuna_storage, "--optuna-storage"), row.optuna_study)
+    rows = trial_rows(unmasked_url(row.optuna_storage, optuna_storage, "--optuna-storage"), row.optuna_study)
     if as_json:
         print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
         return
