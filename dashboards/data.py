@@ -149,7 +149,7 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
                mlflow_uri: Optional[str] = None, config_paths: tuple[str, ...] = ()) -> StudyData:
     """Everything the report needs about one study; ``config_paths`` are extra dotted paths to read
     from each trial's resolved config (the other studies' parameters, when comparing)."""
-    from study.export import mlflow_runs, open_study, stop_reason, trial_config
+    from study.reading import mlflow_runs, open_study, stop_reason, trial_config
 
     handle = open_study(workspace, name, optuna_storage, mlflow_uri)
     study = handle.load_optuna()
