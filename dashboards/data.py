@@ -203,15 +203,12 @@ def load_studies(workspace: Path, names: list[str], optuna_storage: Optional[str
                  mlflow_uri: Optional[str] = None) -> list[StudyData]:
     """The main study and the ones it is compared with; every study reads every study's parameters,
     so e.g. ``der.weight`` is 0 (its base value) for a study that did not search it."""
-    import yaml
-
     from study.catalog import Catalog
-    from study.spec import StudySpec
 
     cat = Catalog.open(workspace)
     paths: list[str] = []
     for n in names:
-        paths += list(StudySpec.model_validate(yaml.safe_load(cat.get(n).spec_yaml)).search.parameters)
+        paths += list(cat.get(n).spec().search.parameters)
     paths = list(dict.fromkeys(paths))
     # Store URLs given on the command line apply to the main study only.
     return [load_study(workspace, n, optuna_storage if i == 0 else None, mlflow_uri if i == 0 else None, tuple(paths))
