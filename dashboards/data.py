@@ -149,7 +149,7 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
                mlflow_uri: Optional[str] = None, config_paths: tuple[str, ...] = ()) -> StudyData:
     """Everything the report needs about one study; ``config_paths`` are extra dotted paths to read
     from each trial's resolved config (the other studies' parameters, when comparing)."""
-    from study.export import mlflow_runs, open_study, stop_reason, trial_config
+    from study.reading import mlflow_runs, open_study, stop_reason, trial_config
 
     handle = open_study(workspace, name, optuna_storage, mlflow_uri)
     study = handle.load_optuna()
@@ -203,15 +203,12 @@ def load_studies(workspace: Path, names: list[str], optuna_storage: Optional[str
                  mlflow_uri: Optional[str] = None) -> list[StudyData]:
     """The main study and the ones it is compared with; every study reads every study's parameters,
     so e.g. ``der.weight`` is 0 (its base value) for a study that did not search it."""
-    import yaml
-
     from study.catalog import Catalog
-    from study.spec import StudySpec
 
     cat = Catalog.open(workspace)
     paths: list[str] = []
     for n in names:
-        paths += list(StudySpec.model_validate(yaml.safe_load(cat.get(n).spec_yaml)).search.parameters)
+        paths += list(cat.get(n).spec().search.parameters)
     paths = list(dict.fromkeys(paths))
     # Store URLs given on the command line apply to the main study only.
     return [load_study(workspace, n, optuna_storage if i == 0 else None, mlflow_uri if i == 0 else None, tuple(paths))

@@ -23,7 +23,7 @@ from study.failures import Failures
 from study.kinds import KINDS
 from study.options import StudyOptions
 from study.spec import StudySpec
-from study.urls import has_password, mask
+from study.urls import unmasked_url
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +192,9 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
     row = catalog.get(name)
     if row.status == "finished":  # nothing to continue: change nothing (no new model version either)
         return StudyOutcome(name, _join(row.storage_path, name), 0, 0, status="finished", resumed=False)
-    opts.optuna_storage = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
+    opts.optuna_storage = unmasked_url(row.optuna_storage, optuna_storage, "--optuna-storage")
     if row.mlflow_uri:
-        opts.mlflow_uri = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri")
+        opts.mlflow_uri = unmasked_url(row.mlflow_uri, mlflow_uri, "--mlflow-uri")
     opts.storage_path = row.storage_path
     opts.ray_address = opts.ray_address or row.ray_address
     spec = row.spec()
@@ -243,14 +243,3 @@ def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_p
 
 def _join(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}" if "://" in base else str(Path(base) / name)
-
-
-def _unmasked(stored: str, given: Optional[str], flag: str) -> str:
-    if given:
-        if mask(given) != stored:
-            raise UserError(f"{flag} {mask(given)} is not the store this study was created with ({stored})")
-        return given
-    if has_password(stored):
-        raise UserError(f"the catalog keeps {stored} without its password; pass it again with {flag} URL (or put "
-                        f"the password in PGPASSWORD / ~/.pgpass and use a URL without one)")
-    return stored

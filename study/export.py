@@ -6,116 +6,25 @@ exact ``RunConfig`` its Ray worker ran (``trainables.tune.resolve_config`` over 
 block, the Optuna params and the seed index), next to ``summary.csv``/``summary.json`` that also
 name each trial's MLflow child runs (found by their ``trial_id`` tag).
 
-The helpers that open a study from the catalog and find its MLflow runs are shared with the
-report (``dashboards.data``), so both read a study the same way.
+Opening a study from the catalog and finding its MLflow runs is ``study.reading`` (shared with
+``study status`` and the report); this module selects trials and writes files.
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from study.errors import UserError
 from study.kinds import KINDS
+from study.reading import FIRST_SEED_INDEX, StudyHandle, mlflow_runs, stop_reason, trial_config
 
 SUMMARY_CSV, SUMMARY_JSON = "summary.csv", "summary.json"
 DEFAULT_TOP = 3
-EXPORTED_SEED_INDEX = 0
-
-
-# ---------------------------------------------------------------- reading a study (shared with dashboards)
-
-@dataclass
-class StudyHandle:
-    """A study found in a workspace's catalog, with its spec and usable (unmasked) store URLs."""
-
-    name: str
-    spec: Any  # study.spec.StudySpec
-    optuna_url: str
-    optuna_study: str
-    mlflow_uri: Optional[str]
-    mlflow_parent_run_id: Optional[str]
-    status: str
-    data_root: Optional[str] = None  # the data root the study ran with (exported configs name it)
-
-    def load_optuna(self):
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.load_study(study_name=self.optuna_study, storage=self.optuna_url)
-
-
-def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
-               mlflow_uri: Optional[str] = None) -> StudyHandle:
-    """Look a study up in the catalog; a URL stored with a masked password must be given again."""
-    from study.catalog import Catalog
-    from study.engine import _unmasked
-
-    row = Catalog.open(workspace).get(name)
-    spec = row.spec()
-    optuna_url = _unmasked(row.optuna_storage, optuna_storage, "--optuna-storage")
-    tracking = _unmasked(row.mlflow_uri, mlflow_uri, "--mlflow-uri") if row.mlflow_uri else None
-    return StudyHandle(name, spec, optuna_url, row.optuna_study, tracking, row.mlflow_parent_run_id, row.status,
-                       row.data_root)
-
-
-def trial_config(spec, params: dict[str, Any], seed_index: int = EXPORTED_SEED_INDEX):
-    """The exact RunConfig (generation studies: GenerationConfig) a Ray worker resolved for this trial and seed."""
-    return KINDS[spec.kind].trial_config(spec, params, seed_index)
-
-
-@dataclass
-class MlflowRuns:
-    """The study's MLflow experiment and its child runs keyed by Ray trial id (empty without tracking)."""
-
-    experiment_id: Optional[str] = None
-    by_trial: dict[str, Any] = field(default_factory=dict)  # ray trial id -> mlflow.entities.Run
-    client: Any = None
-    note: Optional[str] = None  # why there are none, when there are none
-
-
-def mlflow_runs(handle: StudyHandle) -> MlflowRuns:
-    """Child runs of the study's parent run, keyed by their ``trial_id`` tag.
-
-    MLflow is the metrics ledger, not the search state: when it is off or unreadable the caller
-    still works from Optuna, and ``note`` says why the runs are missing."""
-    if not handle.mlflow_uri or not handle.mlflow_parent_run_id:
-        return MlflowRuns(note=f"study {handle.name} was run without MLflow tracking")
-    from mlflow.exceptions import MlflowException
-
-    from study.tracking.common import PARENT_TAG, TRIAL_TAG, client
-    from study.urls import mask
-
-    cl = client(handle.mlflow_uri)
-    try:
-        exp_id = cl.get_run(handle.mlflow_parent_run_id).info.experiment_id
-        by_trial: dict[str, Any] = {}
-        token = None
-        while True:
-            page = cl.search_runs([exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{handle.mlflow_parent_run_id}'",
-                                  max_results=1000, page_token=token)
-            for run in page:
-                tid = run.data.tags.get(TRIAL_TAG)
-                if tid:
-                    by_trial[tid] = run
-            token = page.token
-            if not token:
-                break
-    except MlflowException as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        return MlflowRuns(note=f"MLflow runs of study {handle.name} could not be read from "
-                               f"{mask(handle.mlflow_uri)}: {mask(first)}")
-    return MlflowRuns(exp_id, by_trial, cl)
-
-
-def stop_reason(trial) -> Optional[str]:
-    """The distinct stop reasons of an Optuna trial's seeds, joined (None when none was stopped)."""
-    reasons = sorted({r for r in trial.user_attrs.get("stop_reasons", []) if r})
-    return ",".join(reasons) or None
+EXPORTED_SEED_INDEX = FIRST_SEED_INDEX
 
 
 # ---------------------------------------------------------------- selection
@@ -205,16 +114,12 @@ def select_trials(study, spec, top: Optional[int] = None, metric: Optional[str] 
 
 def check_out_dir(out: Path, purpose: str = "export to", flag: str = "--out DIR") -> Path:
     """The output folder must be a writable directory or creatable in one; nothing is created here."""
-    out = Path(out).expanduser().absolute()
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(f"cannot {purpose} {out}: {probe} is a file, not a folder; pass {flag}")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"cannot {purpose} {out}: {probe} is not writable for this user; pass {flag} in a folder "
-                        f"you can write to")
-    return out
+    from study.options import check_writable
+
+    return check_writable(Path(out).expanduser().absolute(),
+                          f"cannot {purpose} {{path}}: {{probe}} is a file, not a folder; pass {flag}",
+                          f"cannot {purpose} {{path}}: {{probe}} is not writable for this user; pass {flag} in a "
+                          f"folder you can write to")
 
 
 def config_filename(number: int) -> str:

@@ -35,18 +35,28 @@ class StudyOptions:
         return self.workspace / "mlartifacts"
 
 
-def check_workspace(ws: Path) -> Path:
-    """The workspace must be a writable directory (or creatable inside one); nothing is created here."""
-    ws = ws.expanduser().resolve()
-    probe = ws
+def check_writable(path: Path, not_a_folder: str, not_writable: str) -> Path:
+    """``path`` must be a writable folder or creatable in one; nothing is created here.
+
+    The nearest existing folder at or above ``path`` (``probe``) decides; the messages are formatted
+    with ``path`` and ``probe``: ``not_a_folder`` when it is a file, ``not_writable`` when this user
+    cannot write there."""
+    probe = path
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise UserError(f"workspace {ws} is not a directory ({probe} is a file); pass --workspace DIR")
+        raise UserError(not_a_folder.format(path=path, probe=probe))
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"workspace {ws} is not writable ({probe} is read-only for this user); pass --workspace "
-                        f"DIR in a folder you can write to")
-    return ws
+        raise UserError(not_writable.format(path=path, probe=probe))
+    return path
+
+
+def check_workspace(ws: Path) -> Path:
+    """The workspace must be a writable directory (or creatable inside one); nothing is created here."""
+    return check_writable(ws.expanduser().resolve(),
+                          "workspace {path} is not a directory ({probe} is a file); pass --workspace DIR",
+                          "workspace {path} is not writable ({probe} is read-only for this user); pass --workspace "
+                          "DIR in a folder you can write to")
 
 
 def check_sqlite_location(url: str, what: str) -> None:

@@ -74,7 +74,7 @@ def check_classifier(run_cfg: Any, state: dict, data_root: Any, local: bool) -> 
     """A generation study's classifier and its data: the data must be there (locally) and hold the classes
     and channels the classifier was trained on."""
     from trainables.data import check_available, dataset_facts
-    from trainables.generation.run import _infer_facts  # the classes and channels the weights were trained for
+    from trainables.generation.run import infer_facts  # the classes and channels the weights were trained for
 
     if not local:
         return
@@ -85,7 +85,7 @@ def check_classifier(run_cfg: Any, state: dict, data_root: Any, local: bool) -> 
     except InputError as e:
         raise UserError(f"the classifier's dataset: {e}\n(generation needs it for the init, the mean class energies "
                         f"and the FID reference: set generation.data_root to where it is now)") from None
-    weights = _infer_facts(state)
+    weights = infer_facts(state)
     for what, want, have in (("classes", weights["num_classes"], facts.num_classes),
                              ("image channels", weights["in_channels"], facts.in_channels)):
         if want != have:

@@ -15,7 +15,6 @@ from typing import Optional
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables import records as R
-
 from trainables.tune import SEED_INDEX, TRIAL_NUMBER
 
 
@@ -48,7 +47,16 @@ def build_sampler(search):
     return factories[kind]()
 
 
+# OptunaSearch keeps no public handle on what it asked Optuna for; StudySearch reads two of its private
+# attributes: ``_ot_trials`` (ray trial id -> the optuna.Trial it asked for) and ``_completed_trials`` (ray
+# trial ids already told). Checked against ray 2.60.0 with optuna 5.0.0;
+# tests/study/test_search.py::test_the_private_optuna_search_attributes_still_exist fails when they go.
+PRIVATE_OPTUNA_SEARCH_ATTRS = ("_ot_trials", "_completed_trials")
+
+
 class StudySearch(OptunaSearch):
+    """OptunaSearch that tells Optuna stopped trials as PRUNED and the seeds of one configuration as their mean."""
+
     def __init__(self, *args, seeds: int = 1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.seeds = seeds
@@ -113,7 +121,7 @@ class StudySearch(OptunaSearch):
             ot_trial.set_user_attr("values_at_stop", values)
         else:
             state, told = TrialState.COMPLETE, (values if len(values) > 1 else values[0])
-        self._ot_study.tell(ot_trial, told, state=state)
+        ot_trial.study.tell(ot_trial, told, state=state)
         self._completed_trials.add(group)
 
 
@@ -134,13 +142,13 @@ def summarize(results: list[dict], metrics: list[str]) -> dict[str, float]:
 
 def reconcile(storage, study_name: str) -> int:
     """Mark Optuna trials left RUNNING (a killed driver, an ask never run) as FAIL; return how many."""
-    import optuna
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study_id = storage.get_study_id_from_name(study_name)
     n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(t._trial_id, "reconciled", "left RUNNING by an interrupted driver")
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "reconciled", "left RUNNING by an interrupted driver")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
         n += 1
     return n

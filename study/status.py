@@ -1,4 +1,4 @@
-"""``study status``: one row per Optuna trial, read from the study's Optuna storage."""
+"""``study status``: one row per Optuna trial, read from the study's Optuna storage (``study.reading`` finds it)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -21,14 +21,12 @@ class TrialRow:
 
 
 def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
-    import optuna
+    from study.reading import load_optuna_study, stop_reason
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    study = load_optuna_study(storage_url, study_name)
     rows = []
     for t in study.get_trials(deepcopy=False):
         ua = t.user_attrs
-        reasons = [r for r in ua.get("stop_reasons", []) if r]
         epochs = [e for e in ua.get("epochs", []) if e is not None]
         steps = [s for s in ua.get("stop_steps", []) if s is not None]
         metrics = dict(ua.get("metrics", {}))
@@ -36,7 +34,7 @@ def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
             step = max(t.intermediate_values)
             metrics["last_intermediate"] = t.intermediate_values[step]
         rows.append(TrialRow(
-            number=t.number, state=t.state.name, stop_reason=",".join(sorted(set(reasons))) or None,
+            number=t.number, state=t.state.name, stop_reason=stop_reason(t),
             epochs=max(epochs) if epochs else (max(t.intermediate_values) if t.intermediate_values else None),
             params=dict(t.params), metrics=metrics, ray_trial_ids=list(ua.get("ray_trial_ids", [])),
             stop_step=int(steps[0]) if steps else None,

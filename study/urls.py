@@ -59,3 +59,16 @@ def check_http_url(url: str, what: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UserError(f"{what} {mask(url)!r} is not an http(s) URL, a sqlite:/// path or a database URL")
     return urlunsplit(parts)
+
+
+def unmasked_url(stored: str, given: str | None, flag: str) -> str:
+    """The usable URL of a store the catalog keeps masked: ``given`` must mask to ``stored``; a stored URL
+    without a password is usable as is, one with a (masked) password must be given again."""
+    if given:
+        if mask(given) != stored:
+            raise UserError(f"{flag} {mask(given)} is not the store this study was created with ({stored})")
+        return given
+    if has_password(stored):
+        raise UserError(f"the catalog keeps {stored} without its password; pass it again with {flag} URL (or put "
+                        f"the password in PGPASSWORD / ~/.pgpass and use a URL without one)")
+    return stored

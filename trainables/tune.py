@@ -38,7 +38,8 @@ def resolve_config(config: dict[str, Any]) -> RunConfig:
     return resolve_trial(RunConfig, config["run"], config, config.get(SEED_INDEX, 0))
 
 
-def _load_sinks(config: dict[str, Any], cfg: RunConfig) -> list:
+def load_sinks(config: dict[str, Any], cfg: RunConfig) -> list:
+    """The record sinks ``config["study"]["sinks"]`` names, built for this trial (imported by path)."""
     sinks = []
     for spec in (config.get("study") or {}).get("sinks", []):
         module, attr = spec["factory"].split(":")
@@ -49,7 +50,8 @@ def _load_sinks(config: dict[str, Any], cfg: RunConfig) -> list:
     return sinks
 
 
-def _node_id() -> str:
+def node_id() -> str:
+    """The Ray node this worker runs on (reported with every result)."""
     import ray
 
     return ray.get_runtime_context().get_node_id()
@@ -112,7 +114,7 @@ def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: Ph
                 s.on_record(metrics)
         if record.partial:  # a window report: no checkpoint; the scheduler may stop the trial here
             with clock.phase("report"):
-                tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()})
+                tune.report({**metrics, "node_id": node_id(), "pid": os.getpid()})
             if R.STOP_REASON in metrics:
                 return
             continue
@@ -121,7 +123,7 @@ def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: Ph
                 trainer.save(d)
                 (Path(d) / HISTORY_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
             with clock.phase("report"):
-                tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()},
+                tune.report({**metrics, "node_id": node_id(), "pid": os.getpid()},
                             checkpoint=tune.Checkpoint.from_directory(d))
         if R.STOP_REASON in metrics:
             return
@@ -136,7 +138,7 @@ def train_trial(config: dict[str, Any]) -> None:
         cfg = resolve_config(config)
         trainer, history = _build(cfg, clock)
         with clock.phase("mlflow_open"):
-            sinks = _load_sinks(config, cfg)
+            sinks = load_sinks(config, cfg)
             for s in sinks:
                 s.on_start(restored_epoch=trainer.epoch, history=history)
         _epochs(trainer, cfg, sinks, history, clock)

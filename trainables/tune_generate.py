@@ -18,7 +18,7 @@ from ray import tune
 from trainables import records as R
 from trainables.generation.config import GenerationConfig
 from trainables.overrides import resolve_trial
-from trainables.tune import SEED_INDEX, _load_sinks, _node_id
+from trainables.tune import SEED_INDEX, load_sinks, node_id
 from trainables.worker import begin_trial, end_trial
 
 
@@ -36,7 +36,7 @@ def generate_trial(config: dict[str, Any]) -> None:
         cfg = resolve_generation(config)
         model, data, _, _ = load_for_generation(config["generation"]["checkpoint"],
                                                 config["generation"].get("data_root"))
-        sinks = _load_sinks(config, cfg)
+        sinks = load_sinks(config, cfg)
         for s in sinks:
             s.on_start(restored_epoch=0, history=[])
         with tempfile.TemporaryDirectory() as d:
@@ -47,7 +47,7 @@ def generate_trial(config: dict[str, Any]) -> None:
             for s in sinks:
                 s.on_record(metrics)
                 s.on_artifacts(d, "generation")
-            tune.report({**metrics, "node_id": _node_id(), "pid": os.getpid()})
+            tune.report({**metrics, "node_id": node_id(), "pid": os.getpid()})
         for s in sinks:
             s.on_end([metrics])
     finally:

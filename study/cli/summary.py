@@ -46,7 +46,7 @@ def print_summary(console, ws: Path, name: str, outcome) -> None:
 def _best(console, spec, rows, all_failed: bool = False) -> None:
     import yaml
 
-    from study.export import trial_config
+    from study.reading import trial_config
 
     done = [r for r in rows if r.state == "COMPLETE"]
     if not done:

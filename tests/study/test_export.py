@@ -14,8 +14,8 @@ import yaml
 from study.catalog import Catalog
 from study.cli.commands.train import load_run_config
 from study.cli.main import main
-from study.export import (DEFAULT_TOP, StudyHandle, export_study, mlflow_runs, open_study, select_trials,
-                          trial_config)
+from study.export import DEFAULT_TOP, export_study, select_trials
+from study.reading import StudyHandle, mlflow_runs, open_study, trial_config
 from study.spec import StudySpec
 from study.tracking.common import TRIAL_TAG, client
 from testlib import tiny_spec

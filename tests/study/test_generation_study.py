@@ -15,8 +15,9 @@ import yaml
 
 from study.cli.main import main
 from study.engine import run_study
-from study.export import export_study, open_study
+from study.export import export_study
 from study.options import resolve_options
+from study.reading import open_study
 from study.spec import load_spec
 from testlib import WORKER_PATHS, tiny_run
 from trainables import records as R

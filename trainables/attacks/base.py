@@ -47,16 +47,17 @@ def project_linf(delta: Tensor, eps: float) -> Tensor:
     return torch.clamp(delta, -eps, eps)
 
 
-def _norms(v: Tensor) -> Tensor:
+def batch_norms(v: Tensor) -> Tensor:
+    """Per-example L2 norms of a batch, floored at 1e-12, shaped to broadcast against it."""
     return v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (v.dim() - 1)))
 
 
 def project_l2(delta: Tensor, eps: float) -> Tensor:
-    return delta * torch.clamp(eps / _norms(delta), max=1.0)
+    return delta * torch.clamp(eps / batch_norms(delta), max=1.0)
 
 
 def normalize_l2(g: Tensor) -> Tensor:
-    return g / _norms(g)
+    return g / batch_norms(g)
 
 
 class Attack:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.attacks import ATTACKS
-from trainables.attacks.base import (Attack, _norms, clamp_pixels, input_grad, normalize_l2,
+from trainables.attacks.base import (Attack, batch_norms, clamp_pixels, input_grad, normalize_l2,
                                      project_l2, project_linf)
 
 
@@ -39,7 +39,7 @@ class PGD(Attack):
             return clamp_pixels(x, torch.empty_like(x).uniform_(-self.eps, self.eps))
         d = torch.randn_like(x)
         r = torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device)
-        return clamp_pixels(x, d / _norms(d) * r * self.eps)
+        return clamp_pixels(x, d / batch_norms(d) * r * self.eps)
 
     def _step(self, delta, g):
         if self.norm == "linf":

@@ -54,7 +54,7 @@ def _imagefolder_fingerprint(source, cfg: "DataConfig") -> Optional[str]:
 
 def _fingerprints() -> dict[type, Callable]:
     from trainables.data.imagefolder import ImageFolder
-    from trainables.data.torchvision_sets import TorchvisionSet
+    from trainables.data.torchvision_layout import TorchvisionSet
 
     return {TorchvisionSet: _torchvision_fingerprint, ImageFolder: _imagefolder_fingerprint}
 

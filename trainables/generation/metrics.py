@@ -120,11 +120,11 @@ def is_fid_only(path: Path, state_dict: Optional[dict] = None) -> bool:
 
 def _offline_reason() -> Optional[str]:
     """Why a download cannot happen now (None: it may)."""
-    from trainables.data.torchvision_sets import OFFLINE_ENV, _reachable
+    from trainables.data.network import OFFLINE_ENV, reachable
 
     if os.environ.get(OFFLINE_ENV):
         return f"${OFFLINE_ENV} is set"
-    if not _reachable(GITHUB):
+    if not reachable(GITHUB):
         return f"no network connection to {GITHUB}"
     return None
 

@@ -196,7 +196,7 @@ def _checkpoint_file(path: Path) -> Path:
     return path
 
 
-def _infer_facts(state: dict) -> dict[str, Any]:
+def infer_facts(state: dict) -> dict[str, Any]:
     """num_classes, in_channels, mean and std from the weights themselves (no data at hand)."""
     mean, std = state.get("mean"), state.get("std")
     if not isinstance(mean, Tensor) or not isinstance(std, Tensor):
@@ -242,7 +242,7 @@ def build_classifier(cfg: "RunConfig", state: dict, data: Optional["DataBundle"]
                  "std": data.std}
         sizes: tuple[int, ...] = (data.image_size,)
     else:
-        facts = _infer_facts(state)
+        facts = infer_facts(state)
         sizes = tuple(dict.fromkeys(s for s in (cfg.data.image_size, *_IMAGE_SIZES) if s))
     error = ""
     for size in sizes:

@@ -34,7 +34,8 @@ def export(
     from rich.table import Table
 
     from study.cli import hints
-    from study.export import export_study, open_study
+    from study.export import export_study
+    from study.reading import open_study
 
     ws = workspace_path(workspace)
     handle = open_study(ws, name, optuna_storage, mlflow_uri)

@@ -187,17 +187,16 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """One row per trial: number, state, stop reason, epochs, params, metrics (in %, s, /255: --json has raw values)."""
-    from study.catalog import Catalog
     from study.cli.summary import print_table
-    from study.engine import _unmasked
+    from study.reading import open_study
     from study.status import trial_rows
 
-    row = Catalog.open(workspace_path(workspace)).get(name)
-    rows = trial_rows(_unmasked(row.optuna_storage, optuna_storage, "--optuna-storage"), row.optuna_study)
+    handle = open_study(workspace_path(workspace), name, optuna_storage, tracking=False)
+    rows = trial_rows(handle.optuna_url, handle.optuna_study)
     if as_json:
-        print(json.dumps({"study": name, "status": row.status, "trials": [r.as_dict() for r in rows]}, indent=1))
+        print(json.dumps({"study": name, "status": handle.status, "trials": [r.as_dict() for r in rows]}, indent=1))
         return
-    print_table(out, name, row.status, rows, row.spec())
+    print_table(out, name, handle.status, rows, handle.spec)
 
 
 def _check_name(name: str) -> None:

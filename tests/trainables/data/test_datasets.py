@@ -11,7 +11,7 @@ import torch
 
 from trainables.config import DataConfig
 from trainables.data import DATASETS, build_data, cache_dir, load_arrays, locate, resolve_root
-from trainables.data import imagefolder, torchvision_sets
+from trainables.data import imagefolder, network, torchvision_sets
 from trainables.errors import DatasetNotFoundError, InputError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -107,7 +107,7 @@ def test_missing_dataset_message(tmp_path):
 
 def test_offline_download_fails_fast(tmp_path, monkeypatch):
     monkeypatch.delenv("STUDY_OFFLINE", raising=False)
-    monkeypatch.setattr(torchvision_sets, "_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(network, "reachable", lambda host, timeout=3.0: False)
     t0 = time.monotonic()
     with pytest.raises(DatasetNotFoundError, match="no network connection") as e:
         load_arrays(DataConfig(name="mnist", root=str(tmp_path / "r"), download=True))
@@ -118,7 +118,7 @@ def test_offline_download_fails_fast(tmp_path, monkeypatch):
 
 def test_reachability_probe_is_bounded():
     t0 = time.monotonic()
-    assert torchvision_sets._reachable("does-not-exist.invalid", timeout=0.5) is False
+    assert network.reachable("does-not-exist.invalid", timeout=0.5) is False
     assert time.monotonic() - t0 < 2
 
 
