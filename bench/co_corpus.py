@@ -60,6 +60,20 @@ def data_source(dataset: str, data_dir: Path) -> dict:
 
 def run_config(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args,
                der: float = 0.0) -> dict:
+    """One corpus run: the small CNN below, or with ``--recipe`` that recipe's model, optimizer, schedule and
+    batch size, with the corpus's data subset, attack, DER weight, evaluation and epochs."""
+    cfg = _small_cnn(source, width, method, eps, mult, seed, args, der)
+    if args.recipe:
+        from study.cli.commands.train import load_run_config
+
+        base = load_run_config(args.recipe).model_dump(mode="json", exclude={"reference"})
+        cfg = {**base, **{k: cfg[k] for k in ("name", "data", "der", "epochs", "seed", "threads")},
+               "method": {**base["method"], **cfg["method"]}, "eval": {**base["eval"], **cfg["eval"]}}
+        cfg["name"] = f"{Path(args.recipe).stem}-" + cfg["name"]
+    return cfg
+
+
+def _small_cnn(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args, der: float) -> dict:
     return {
         "name": f"{source['name']}-{method}-e{eps:g}-a{mult:g}" + (f"-der{der:g}" if der else "") + f"-s{seed}",
         "data": {**source, "train_subset": args.train_subset, "val_size": args.val_size, "test_subset": 256},
@@ -181,6 +195,8 @@ def main(argv=None) -> int:
     ap.add_argument("--square", type=int, default=300)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--recipe", default=None, help="a run config (e.g. search_spaces/recipes/fa_mnist_fgsm.yaml) whose "
+                    "model, optimizer, schedule and batch size the runs take")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 settings, 1 seed, 2 epochs, 1,024 images")
     ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))
     ap.add_argument("--out", default=None, help="folder of the run files (default bench/out/co_corpus[_quick])")
