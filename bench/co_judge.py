@@ -44,7 +44,10 @@ FAMILIES = {  # label -> (rule factory, grid of its constants)
                                   grid(gap=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7], grace_epochs=[0, 1])),
 }
 PROBE = "probe PGD drop"
-TODAY = DeltaEnergyDivergence()  # the platform's default ΔE rule before this judgement
+FORMER = {  # the rules with the constants they had as defaults before this judgement (enabled by default then)
+    "the former default ΔE rule (k 4, w 3, p5)": DeltaEnergyDivergence(enabled=True),
+    "the former default probe rule (drop 0.1)": ProbeCollapse(enabled=True),
+}
 
 
 def load(folders: list[str]) -> list[dict]:
@@ -71,10 +74,16 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration-seeds", default=None, type=lambda s: [int(x) for x in s.split(",")],
                     help="default: the even seeds")
     ap.add_argument("--max-false-alarm", type=float, default=0.10)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "co_judge.json"))
+    ap.add_argument("--epochs-only", action="store_true",
+                    help="replay at epoch resolution: drop the window reports and window/... readings")
+    ap.add_argument("--out", default=None, help="default bench/out/co_judge[_epochs].json")
     args = ap.parse_args(argv)
+    args.out = args.out or str(Path(__file__).parent / "out" / f"co_judge{'_epochs' if args.epochs_only else ''}.json")
     t0 = time.perf_counter()
     runs = [r for r in load(args.folders) if any(R.is_partial(x) for x in r["records"])]
+    if args.epochs_only:
+        runs = [{**r, "records": [{k: v for k, v in x.items() if not k.startswith(R.WINDOW_PREFIX)}
+                                  for x in r["records"] if not R.is_partial(x)]} for r in runs]
     seeds = sorted({r["seed"] for r in runs})
     cal_seeds = args.calibration_seeds if args.calibration_seeds is not None else [s for s in seeds if s % 2 == 0]
     cal, held = split_by_seed(runs, cal_seeds)
@@ -98,9 +107,9 @@ def main(argv=None) -> int:
             held_stops[label] = [how(x, y) for x, y in zip(a, b)]
         else:
             held_stops[label] = held_out_stops(label, params, held)
-    today = replay(lambda: TODAY, [{}], held)["{}"][1]
-    held_stops["today's default ΔE rule (uncalibrated)"] = today
-    chosen["today's default ΔE rule (uncalibrated)"] = ({}, judge(replay(lambda: TODAY, [{}], cal)["{}"][1], cal))
+    for label, rule in FORMER.items():  # fixed constants: nothing is chosen, both halves are only judged
+        held_stops[label] = replay(lambda r=rule: r, [{}], held)["{}"][1]
+        chosen[label] = ({}, judge(replay(lambda r=rule: r, [{}], cal)["{}"][1], cal))
 
     rows = report(chosen, held_stops, held, args)
     out = {"command": "python bench/co_judge.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -15,7 +15,7 @@ from study.status import trial_rows
 from testlib import tiny_spec
 from trainables import records as R
 
-HAIR_TRIGGER = {"delta_energy": {"grace_epochs": 0, "window": 2, "threshold": 1e-6, "min_scale": 1e-9,
+HAIR_TRIGGER = {"delta_energy": {"enabled": True, "grace_epochs": 0, "window": 2, "threshold": 1e-6, "min_scale": 1e-9,
                                  "rel_scale": 0.0}, "probe": {"enabled": False}}
 
 GRID_ONLY = {"n": 20, "sampler": {"steps": 2}, "metrics": {"fid": False, "kid": False, "isc": False},

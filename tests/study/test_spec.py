@@ -71,7 +71,9 @@ def test_missing_file(tmp_path):
 
 def test_spec_defaults():
     s = StudySpec()
-    assert s.search.metric == "best/val_robust_acc" and s.stopping.delta_energy.enabled and s.resources.gpu == 0
+    assert s.search.metric == "best/val_robust_acc" and s.resources.gpu == 0
+    # opt-in since the held-out judgement (issue 15): only NaN and degenerate trials are stopped by default
+    assert not s.stopping.delta_energy.enabled and not s.stopping.probe.enabled and s.stopping.degenerate.enabled
 
 
 @pytest.mark.parametrize("searched,needle", [

@@ -19,7 +19,7 @@ WATCHED = R.TRAIN_DELTA_MEAN
 # 512 images / batch 64 = 8 steps per epoch, a report every 2 steps: windows end at steps 2, 4, 6 (reports) and
 # 8 (with the epoch record). Any change stops the trial, but never within the first epoch: the first report
 # after it, step 10 (epoch 1.25), is mid-epoch.
-HAIR_TRIGGER = {"delta_energy": {"metric": WATCHED, "grace_epochs": 1, "window": 2, "threshold": 1e-6,
+HAIR_TRIGGER = {"delta_energy": {"enabled": True, "metric": WATCHED, "grace_epochs": 1, "window": 2, "threshold": 1e-6,
                                  "min_scale": 1e-9, "rel_scale": 0.0},
                 "probe": {"enabled": False}, "degenerate": {"enabled": False}}
 STOP_STEP, STOP_EPOCH = 10, 1.25

@@ -23,7 +23,7 @@ from trainables import records as R
 
 pytestmark = pytest.mark.slow
 EPOCHS = 4
-STOP_AT_3 = {"delta_energy": {"grace_epochs": 0, "window": 2, "threshold": 1e-6, "min_scale": 1e-9,
+STOP_AT_3 = {"delta_energy": {"enabled": True, "grace_epochs": 0, "window": 2, "threshold": 1e-6, "min_scale": 1e-9,
                               "rel_scale": 0.0}, "probe": {"enabled": False}}
 SCIENCE = ("loss/", "train/", "val/", "probe/", "energy/", "best/", R.LR, R.EPOCH, R.STOP_REASON, R.STOP_EPOCH)
 

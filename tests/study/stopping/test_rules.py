@@ -102,7 +102,8 @@ def test_degenerate_classifier_is_stopped_after_grace():
 
 
 def test_rules_are_the_spec_models_built_by_keyword():
-    spec = StoppingSpec.model_validate({"delta_energy": {"window": 5, "threshold": 3.0}})
+    spec = StoppingSpec.model_validate({"delta_energy": {"enabled": True, "window": 5, "threshold": 3.0},
+                                       "probe": {"enabled": True}})
     pol = policy_from_spec(spec)
     de = next(r for r in pol.rules if type(r).__name__ == "DeltaEnergyDivergence")
     assert (de.window, de.threshold) == (5, 3.0) and de is spec.delta_energy
