@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import optuna
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables import records as R
@@ -35,6 +36,14 @@ def build_space(parameters: dict) -> dict:
     return space
 
 
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler without its end-of-grid ``study.stop()``, which only works inside
+    ``Study.optimize`` (Tune asks and tells instead); the spec keeps num_samples within the grid."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def build_sampler(search):
     import optuna
 
@@ -43,6 +52,7 @@ def build_sampler(search):
         "tpe": lambda: optuna.samplers.TPESampler(seed=search.seed),
         "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=search.seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=search.seed),
+        "grid": lambda: GridSampler({p: d.values for p, d in search.parameters.items()}, seed=search.seed),
     }
     return factories[kind]()
 

@@ -5,6 +5,8 @@ each is checked against ``RunConfig`` at load time, so a typo fails before anyth
 """
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -94,7 +96,8 @@ class SearchSpec(_Strict):
     # the selected checkpoint's masking-checked validation reading: a masked epoch is never selected (issue 14)
     metric: Union[str, list[str]] = R.BEST_VAL_ROBUST
     mode: Union[Literal["max", "min"], list[Literal["max", "min"]]] = "max"
-    sampler: Literal["auto", "tpe", "nsga2", "random"] = "auto"
+    # grid: every combination of the (choice) parameters once, in a seeded order (num_samples ≤ the grid's size)
+    sampler: Literal["auto", "tpe", "nsga2", "random", "grid"] = "auto"
     seed: int = 0
 
     @model_validator(mode="after")
@@ -107,7 +110,19 @@ class SearchSpec(_Strict):
             raise ValueError("at most two objectives (e.g. val/pgd_acc and val/clean_acc)")
         if self.sampler == "nsga2" and len(metrics) < 2:
             raise ValueError("sampler nsga2 needs two metrics")
+        if self.sampler == "grid":
+            self._check_grid()
         return self
+
+    def _check_grid(self) -> None:
+        other = [p for p, d in self.parameters.items() if not isinstance(d, Choice)]
+        if other:
+            raise ValueError(f"sampler grid needs every parameter as {{distribution: choice, values: [...]}}; "
+                             f"{', '.join(other)} is not")
+        size = math.prod(len(d.values) for d in self.parameters.values())
+        if self.num_samples > size:
+            raise ValueError(f"sampler grid has {size} combinations; set num_samples to at most {size} "
+                             f"(it is {self.num_samples})")
 
     @property
     def metrics(self) -> list[str]:

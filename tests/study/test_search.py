@@ -137,3 +137,32 @@ def test_the_private_optuna_search_attributes_still_exist():
     assert isinstance(plain._ot_trials["a"], optuna.trial.Trial)
     assert isinstance(plain._completed_trials, set)
     assert isinstance(plain._ot_trials["a"].study, optuna.Study)  # what StudySearch tells (public Trial.study)
+
+
+def test_the_grid_sampler_draws_every_combination_once():
+    from study.search import build_sampler
+    from study.spec import SearchSpec
+
+    spec = SearchSpec.model_validate({"parameters": {"der.weight": {"distribution": "choice", "values": [0.0, 0.1, 1.0, 10.0]}},
+                                      "num_samples": 4, "sampler": "grid"})
+    storage = optuna.storages.InMemoryStorage()
+    s = StudySearch(space={"der.weight": optuna.distributions.CategoricalDistribution([0.0, 0.1, 1.0, 10.0])},
+                    metric=METRIC, mode="max", sampler=build_sampler(spec), study_name="s", storage=storage)
+    drawn = []
+    for i in range(4):
+        drawn.append(s.suggest(f"t{i}")["der.weight"])
+        s.on_trial_complete(f"t{i}", epoch(1, 0.5))
+    assert sorted(drawn) == [0.0, 0.1, 1.0, 10.0]
+
+
+def test_a_grid_needs_choices_and_at_most_its_size():
+    import pytest
+
+    from study.spec import SearchSpec
+
+    with pytest.raises(ValueError, match="every parameter as"):
+        SearchSpec.model_validate({"parameters": {"der.weight": {"distribution": "uniform", "low": 0, "high": 1}},
+                                   "sampler": "grid"})
+    with pytest.raises(ValueError, match="at most 2"):
+        SearchSpec.model_validate({"parameters": {"der.weight": {"distribution": "choice", "values": [0, 1]}},
+                                   "num_samples": 3, "sampler": "grid"})
