@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from study.stopping.calibrate import grid  # noqa: E402
 from study.stopping.heldout import (AttackGap, both, calibration_key, choose, combine, either, judge,  # noqa: E402
-                                    replay, split_by_seed, steps_per_epoch)
+                                    replay, split_by_seed)
 from study.stopping.rules import DeltaEnergyDivergence, ProbeCollapse  # noqa: E402
 from trainables import records as R  # noqa: E402
 
@@ -94,17 +94,17 @@ def main(argv=None) -> int:
 
     replayed = {label: replay(make, g, cal) for label, (make, g) in FAMILIES.items()}
     chosen = {label: choose(r, cal, args.max_false_alarm) for label, r in replayed.items()}
-    de_best = max((k for k in chosen if k.startswith("ΔE")), key=lambda k: _rank(chosen[k][1], args))
-    for how in (either, both):
-        label = f"{de_best} {'or' if how is either else 'and'} probe"
+    de_best = max((k for k in chosen if k.startswith("ΔE")),
+                  key=lambda k: calibration_key(chosen[k][1], args.max_false_alarm))
+    composites = {f"{de_best} or probe": either, f"{de_best} and probe": both}
+    for label, how in composites.items():
         chosen[label] = choose(combine(replayed[de_best], replayed[PROBE], how), cal, args.max_false_alarm)
 
     held_stops = {}
     for label, (params, _) in chosen.items():
-        if " or probe" in label or " and probe" in label:
-            how = either if " or probe" in label else both
+        if label in composites:
             a, b = held_out_stops(de_best, params["a"], held), held_out_stops(PROBE, params["b"], held)
-            held_stops[label] = [how(x, y) for x, y in zip(a, b)]
+            held_stops[label] = [composites[label](x, y) for x, y in zip(a, b)]
         else:
             held_stops[label] = held_out_stops(label, params, held)
     for label, rule in FORMER.items():  # fixed constants: nothing is chosen, both halves are only judged
@@ -120,10 +120,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def _rank(v, args):
-    return calibration_key(v, args.max_false_alarm)
-
-
 def report(chosen, held_stops, held, args) -> list[dict]:
     probe = held_stops[PROBE]
     print(f"\nheld-out half (constants chosen on the calibration half; false-alarm budget {args.max_false_alarm}):")
@@ -132,8 +128,7 @@ def report(chosen, held_stops, held, args) -> list[dict]:
     rows = []
     for label, stops in held_stops.items():
         v = judge(stops, held)
-        caught = [(s, p) for s, p, (_, c), t in zip(stops, probe, v.stops, held)
-                  if c is not None and s is not None and s <= c + _steps(t)]
+        caught = [(s, p) for s, p, hit in zip(stops, probe, v.caught_at) if hit]
         before = sum(1 for s, p in caught if p is None or s < p)
         cv = chosen[label][1]
         print(f"{label:40} {fmt(v.recall):>6} {fmt(v.precision):>5} {fmt(v.false_alarm_rate):>7} "
@@ -143,9 +138,6 @@ def report(chosen, held_stops, held, args) -> list[dict]:
                      "before_probe": before, "caught": len(caught)})
     return rows
 
-
-def _steps(trace) -> int:
-    return steps_per_epoch(trace["records"])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ fast_adversarial's released ``MNIST/models/fgsm.pth`` with the platform's evalua
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -95,7 +96,7 @@ def released(path: str, aa_n: int = 0) -> dict:
     model.eval()
     batches = list(data.test_batches(1000))
     torch.manual_seed(0)
-    r = robust_accuracy(model, batches, eval_pgd(cfg, 50, 10, __import__("contextlib").nullcontext))
+    r = robust_accuracy(model, batches, eval_pgd(cfg, 50, 10, contextlib.nullcontext))
     out = {"clean": r["clean_acc"], "pgd50x10": r["adv_acc"]}
     if aa_n:
         from trainables.autoattack import autoattack_accuracy

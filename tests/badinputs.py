@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from testlib import tiny_spec
+from testlib import set_nested, tiny_spec
 
 # only der.weight is searched: the bad value of each case is the only thing wrong with the spec
 SEARCH = {"parameters": {"der.weight": {"distribution": "loguniform", "low": 0.01, "high": 10}}}
@@ -47,11 +47,7 @@ def make_env(data_root: Path, tmp_path: Path) -> dict:
 def set_(path: str, value):
     """A mutation setting the '/'-separated ``path`` of a mapping (dotted search paths stay whole)."""
     def f(doc):
-        node = doc
-        keys = path.split("/")
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+        set_nested(doc, path.split("/"), value)
     return f
 
 

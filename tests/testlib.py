@@ -48,12 +48,15 @@ def tiny_run(root: Path | str, **over) -> dict:
         "threads": 1,
     }
     for path, value in over.items():
-        node = cfg
-        keys = path.split("__")
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+        set_nested(cfg, path.split("__"), value)
     return cfg
+
+
+def set_nested(doc: dict, keys: list[str], value) -> None:
+    """doc[k0][k1]...[kn] = value, creating the mappings on the way."""
+    for k in keys[:-1]:
+        doc = doc.setdefault(k, {})
+    doc[keys[-1]] = value
 
 
 def tiny_spec(root: Path, tmp_path: Path, name: str = "tiny", epochs: int = 3, num_samples: int = 3,

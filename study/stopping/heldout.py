@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
 
 from study.stopping.calibrate import collapse_of
-from study.stopping.rules import CONTINUE, Decision, History, NonFinite, StoppingPolicy, series
+from study.stopping.rules import CONTINUE, Decision, History, NonFinite, StoppingPolicy, progress, series
 from trainables import records as R
 
 Trace = dict  # {"seed": int, "records": [flat record dicts], ...} as bench/co_corpus.py writes them
@@ -37,7 +37,7 @@ class AttackGap:
 
     def decide(self, history: History) -> Decision:
         adv, pgd = series(history, R.TRAIN_ADV_ACC), series(history, R.PROBE_PGD_ACC)
-        if float(history[-1].get(R.EPOCH, 0)) <= self.grace_epochs or not adv or not pgd:
+        if progress(history) <= self.grace_epochs or not adv or not pgd:
             return CONTINUE
         if adv[-1] - pgd[-1] > self.gap:
             return Decision(True, "attack_gap", f"train adv acc {adv[-1]:.3f} vs probe PGD {pgd[-1]:.3f}")
@@ -94,10 +94,10 @@ class Verdict:
     lead_epochs: Optional[float]
     early_by_more_than_an_epoch: int  # caught traces stopped > 1 epoch before their collapse
     steps_saved: float  # fraction of the half's steps
-    stops: list = field(default_factory=list)  # per trace: (stop step or None, collapse step or None)
+    caught_at: list = field(default_factory=list)  # per trace: whether it is a caught collapse
 
     def row(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "stops"}
+        return {k: v for k, v in asdict(self).items() if k != "caught_at"}
 
 
 def _ratio(a: int, b: int) -> float:
@@ -107,19 +107,19 @@ def _ratio(a: int, b: int) -> float:
 def judge(stops: Sequence[Optional[int]], traces: Sequence[Trace]) -> Verdict:
     """Score precomputed stop steps (one per trace) against each trace's collapse."""
     collapsed = caught = false_alarms = early = saved = total = 0
-    leads, spes, pairs = [], [], []
+    leads, spes, caught_at = [], [], []
     for s, tr in zip(stops, traces):
         recs = tr["records"]
         spe, n, c = steps_per_epoch(recs), total_steps(recs), collapse_step(recs)
         total += n
-        pairs.append((s, c))
+        caught_at.append(c is not None and s is not None and s <= c + spe)
         if s is not None:
             saved += n - s
         if c is None:
             false_alarms += s is not None
             continue
         collapsed += 1
-        if s is not None and s <= c + spe:
+        if caught_at[-1]:
             caught += 1
             leads.append(c - s)
             spes.append(spe)
@@ -130,7 +130,7 @@ def judge(stops: Sequence[Optional[int]], traces: Sequence[Trace]) -> Verdict:
     return Verdict(len(traces), collapsed, healthy, stopped, caught, false_alarms, _ratio(caught, collapsed),
                    _ratio(caught, stopped), _ratio(false_alarms, healthy), lead,
                    statistics.mean(x / e for x, e in zip(leads, spes)) if leads else None, early,
-                   saved / total if total else 0.0, pairs)
+                   saved / total if total else 0.0, caught_at)
 
 
 def calibration_key(v: Verdict, max_false_alarm: float) -> tuple:
