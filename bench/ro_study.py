@@ -13,6 +13,7 @@ printed by ``bench/ro_analysis.py`` (also alone, on saved traces: ``--replay``).
     STUDY_DATA_DIR=../shared/data python bench/ro_study.py --quick    # smoke run, ~2 min
     python bench/ro_study.py --replay bench/out/ro_study/ro_study.json  # tables from saved traces
     python bench/ro_study.py --pilot                                   # the width/epochs pilot
+    python bench/ro_study.py --pilot --datasets fmnist --pilot-runs fmnist:1000:64:64:0.1:40   # your own pilot
 
 Runs live in ``bench/out/ro_study/runs/<run>/`` (records.jsonl, checkpoints: a rerun resumes and
 skips finished runs); the traces and tables in ``bench/out/ro_study/<name>.json``.
@@ -177,9 +178,19 @@ PILOT = [  # (dataset, train images, width, batch size, lr, epochs): PGD-AT, one
     ("cifar10", 4000, 16, 64, 0.1, 40)]
 
 
+def parse_pilot_run(text: str) -> tuple:
+    """``dataset:images:width:batch:lr:epochs`` -> a PILOT entry."""
+    parts = text.split(":")
+    if len(parts) != 6 or parts[0] not in DATASETS:
+        raise SystemExit(f"--pilot-runs entry {text!r}: write dataset:images:width:batch:lr:epochs with dataset one of "
+                         f"{', '.join(DATASETS)}, e.g. fmnist:1000:64:64:0.1:40")
+    ds, n, w, bs, lr, e = parts
+    return ds, int(n), int(w), int(bs), float(lr), int(e)
+
+
 def pilot(args, roots) -> list[dict]:
     jobs = []
-    for ds, n, w, bs, lr, e in PILOT:
+    for ds, n, w, bs, lr, e in args.pilot_runs or PILOT:
         if ds not in args.datasets:
             continue
         a = argparse.Namespace(**{**vars(args), "train_subset": n, "width": w, "batch_size": bs, "lr": lr, "epochs": e})
@@ -215,6 +226,8 @@ def parse(argv):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 seed, 4 epochs")
     ap.add_argument("--pilot", action="store_true", help="PGD-AT at a few widths/sizes, one seed (PILOT)")
+    ap.add_argument("--pilot-runs", default=None, type=lambda s: [parse_pilot_run(x) for x in s.split(",")],
+                    help="the pilot's runs instead of PILOT: dataset:images:width:batch:lr:epochs,...")
     ap.add_argument("--replay", default=None, help="print the tables of a saved JSON and exit")
     ap.add_argument("--name", default=None, help="output name (default: ro_study, ro_quick, ro_pilot)")
     ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))

@@ -5,8 +5,8 @@ All of them run the model in eval mode, at the evaluation radius (``eval.epsilon
 attack's), with the step of ``trainables.eval_defaults``, per-sample early stop, in the
 evaluation precision. The masking check (``trainables.config.MaskingCheck``) attacks the first ``n``
 validation images the validation PGD left robust again, with APGD-CE and the gradient-free Square: a
-sample counts as robust only if no attack broke it, and ``val/robust_acc`` = ``val/pgd_acc`` − (the
-share of those images only the check broke).
+sample counts as robust only if no attack broke it, and ``val/robust_acc`` = ``val/pgd_acc`` × (the share
+of those images the check left robust): see ``masking_gap``.
 """
 from __future__ import annotations
 
@@ -60,21 +60,21 @@ class Validator:
                             trace, keep_first=self.masking_n)
         out = {R.VAL_CLEAN_ACC: r["clean_acc"], R.VAL_PGD_ACC: r["adv_acc"], R.VAL_CHANCE_ACC: self.chance}
         out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
-        gap = self._masking_gap(model, r["robust_mask"]) if self.masking_n else 0.0
+        gap = self._masking_gap(model, r["robust_mask"], r["adv_acc"]) if self.masking_n else 0.0
         out[R.VAL_ROBUST_ACC] = r["adv_acc"] - gap
         if self.masking_n:
             out[R.VAL_MASKING_GAP], out[R.VAL_MASKED] = gap, float(gap > self.masking.threshold)
         return out
 
-    def _masking_gap(self, model: nn.Module, weak_ok: torch.Tensor) -> float:
-        """Share of the first ``n`` validation images the validation attack left robust and the check broke."""
+    def _masking_gap(self, model: nn.Module, weak_ok: torch.Tensor, pgd_acc: float) -> float:
+        """The check on the images among the first ``n`` that the validation attack left robust."""
         n = weak_ok.numel()
         x, y = next(iter(self.data.val_batches(n)))
         x, y = x[:n][weak_ok], y[:n][weak_ok]
         if not len(y):
             return 0.0
         survivors = masking_check(model, x, y, self.cfg.eval_epsilon / 255, self.cfg.eval_norm, self.masking)
-        return (len(y) - int(survivors.sum())) / n
+        return masking_gap(pgd_acc, len(y), len(y) - int(survivors.sum()))
 
     def probe(self, model: nn.Module) -> dict[str, float]:
         """The CO probe: clean and PGD accuracy and eval-mode ΔE on the fixed training batch."""
@@ -106,3 +106,15 @@ def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     finally:
         model.train(was_training)
     return ok
+
+
+def masking_gap(pgd_acc: float, checked: int, broken: int) -> float:
+    """``val/masking_gap``: the validation PGD accuracy times the share of the ``checked`` PGD-robust images
+    (among the first ``n``) that the check ``broke``.
+
+    A ratio estimate: when the check covers the whole validation split it is exactly the share of validation
+    images only the check broke; on a subset it scales the subset's survival rate to the whole split, so
+    ``val/robust_acc = val/pgd_acc − gap`` stays in [0, ``val/pgd_acc``]. (Subtracting ``broken / n`` instead
+    read below 0 when the first ``n`` images held more of the few PGD-robust ones than the split does.)
+    """
+    return pgd_acc * broken / checked if checked else 0.0

@@ -72,3 +72,14 @@ def test_the_check_breaks_what_pgd_cannot(masked_run):
     with torch.no_grad():
         clean_ok = model(x).argmax(1) == y
     assert ok.sum() < clean_ok.sum() * 0.85
+
+
+def test_masking_gap_is_a_ratio_estimate_that_never_reads_below_zero():
+    from trainables.validation import masking_gap
+
+    # the check covers the whole split (pgd_acc = 0.25 of 128 = 32 robust, 8 broken): exactly 8 / 128
+    assert masking_gap(0.25, 32, 8) == pytest.approx(8 / 128)
+    # a subset holding more of the few PGD-robust images than the split: 3 of 256 PGD-robust (0.0117), the
+    # first 128 hold 2, both broken; "pgd_acc - broken / n" read 0.0117 - 0.0156 < 0, the ratio reads 0
+    assert 3 / 256 - masking_gap(3 / 256, 2, 2) == pytest.approx(0.0)
+    assert masking_gap(0.5, 10, 3) == pytest.approx(0.15) and masking_gap(0.5, 0, 0) == 0.0
