@@ -70,7 +70,20 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
         cfg = {**base, **{k: cfg[k] for k in ("name", "data", "der", "epochs", "seed", "threads")},
                "method": {**base["method"], **cfg["method"]}, "eval": {**base["eval"], **cfg["eval"]}}
         cfg["name"] = f"{Path(args.recipe).stem}-" + cfg["name"]
+        if args.lr is not None:
+            cfg["optim"] = {**cfg["optim"], "lr": args.lr}
+    if args.schedule:
+        cfg["schedule"] = {"name": args.schedule}
+    if args.schedule or (args.recipe and args.lr is not None):
+        cfg["name"] = _tagged(cfg["name"], args)
     return cfg
+
+
+def _tagged(name: str, args) -> str:
+    """The run name with the schedule / learning-rate overrides in it, so overridden runs never share a file."""
+    stem, seed = name.rsplit("-s", 1)
+    tag = (f"-{args.schedule}" if args.schedule else "") + (f"-lr{args.lr:g}" if args.recipe and args.lr is not None else "")
+    return f"{stem}{tag}-s{seed}"
 
 
 def _small_cnn(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args, der: float) -> dict:
@@ -80,7 +93,7 @@ def _small_cnn(source: dict, width: int, method: str, eps: float, mult: float, s
         "model": {"name": "small_cnn", "width": width},
         "method": {"name": method, "epsilon": eps, "alpha": round(mult * eps, 4)},
         "der": {"weight": der},
-        "optim": {"lr": args.lr},
+        "optim": {"lr": 0.1 if args.lr is None else args.lr},
         "schedule": {"name": "cyclic"},
         "eval": {"final": False, "val_pgd_steps": 10, "probe_size": args.probe_size, "probe_pgd_steps": 10,
                  "report_every": args.report_every,
@@ -193,7 +206,8 @@ def main(argv=None) -> int:
     ap.add_argument("--masking-n", type=int, default=128)
     ap.add_argument("--apgd-steps", type=int, default=100)
     ap.add_argument("--square", type=int, default=300)
-    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1; with --recipe: the recipe's)")
+    ap.add_argument("--schedule", default=None, help="learning-rate schedule instead of cyclic / the recipe's (e.g. constant)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--recipe", default=None, help="a run config (e.g. search_spaces/recipes/fa_mnist_fgsm.yaml) whose "
                     "model, optimizer, schedule and batch size the runs take")
