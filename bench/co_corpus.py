@@ -74,7 +74,9 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
             cfg["optim"] = {**cfg["optim"], "lr": args.lr}
     if args.schedule:
         cfg["schedule"] = {"name": args.schedule}
-    if args.schedule or (args.recipe and args.lr is not None):
+    if args.warmup_fraction is not None:
+        cfg["schedule"] = {**cfg["schedule"], "warmup_fraction": args.warmup_fraction}
+    if args.schedule or args.warmup_fraction is not None or (args.recipe and args.lr is not None):
         cfg["name"] = _tagged(cfg["name"], args)
     return cfg
 
@@ -82,7 +84,8 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
 def _tagged(name: str, args) -> str:
     """The run name with the schedule / learning-rate overrides in it, so overridden runs never share a file."""
     stem, seed = name.rsplit("-s", 1)
-    tag = (f"-{args.schedule}" if args.schedule else "") + (f"-lr{args.lr:g}" if args.recipe and args.lr is not None else "")
+    tag = (f"-{args.schedule}" if args.schedule else "") + (f"-lr{args.lr:g}" if args.recipe and args.lr is not None else "") \
+        + (f"-wf{args.warmup_fraction:g}" if args.warmup_fraction is not None else "")
     return f"{stem}{tag}-s{seed}"
 
 
@@ -207,6 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--apgd-steps", type=int, default=100)
     ap.add_argument("--square", type=int, default=300)
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1; with --recipe: the recipe's)")
+    ap.add_argument("--warmup-fraction", type=float, default=None,
+                    help="the cyclic schedule's peak as a fraction of training (fast_adversarial MNIST: 0.4)")
     ap.add_argument("--schedule", default=None, help="learning-rate schedule instead of cyclic / the recipe's (e.g. constant)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--recipe", default=None, help="a run config (e.g. search_spaces/recipes/fa_mnist_fgsm.yaml) whose "
