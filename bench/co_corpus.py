@@ -72,6 +72,9 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
         cfg["name"] = f"{Path(args.recipe).stem}-" + cfg["name"]
         if args.lr is not None:
             cfg["optim"] = {**cfg["optim"], "lr": args.lr}
+    if args.attack_bn_mode:
+        cfg["method"]["attack_bn_mode"] = args.attack_bn_mode
+        cfg["name"] = cfg["name"].replace(f"-{cfg['method']['name']}-", f"-{cfg['method']['name']}-bn{args.attack_bn_mode}-", 1)
     if args.schedule:
         cfg["schedule"] = {"name": args.schedule}
     if args.warmup_fraction is not None:
@@ -210,6 +213,9 @@ def main(argv=None) -> int:
     ap.add_argument("--apgd-steps", type=int, default=100)
     ap.add_argument("--square", type=int, default=300)
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1; with --recipe: the recipe's)")
+    ap.add_argument("--attack-bn-mode", choices=["train", "eval"], default=None,
+                    help="BatchNorm mode of the training attack instead of the method's reference mode "
+                         "(method.attack_bn_mode; eval: as TRADES's reference runs its attack)")
     ap.add_argument("--warmup-fraction", type=float, default=None,
                     help="the cyclic schedule's peak as a fraction of training (fast_adversarial MNIST: 0.4)")
     ap.add_argument("--schedule", default=None, help="learning-rate schedule instead of cyclic / the recipe's (e.g. constant)")
