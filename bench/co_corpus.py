@@ -11,6 +11,7 @@ label is ``study.stopping.calibrate.collapse_epoch`` (one definition).
     STUDY_DATA_DIR=../shared/data python bench/co_corpus.py                  # the corpus (MNIST), ~1 h on 2 cores
     python bench/co_corpus.py --grid fashion --out bench/out/co_corpus_fashion   # the Fashion-MNIST attempt
     python bench/co_corpus.py --quick                                        # smoke run, ~1 min
+    python bench/co_corpus.py --table bench/out/co_pilot*                    # the table of saved runs, no training
 """
 from __future__ import annotations
 
@@ -161,11 +162,17 @@ def epoch_records(run: dict) -> list[dict]:
     return [r for r in run["records"] if not r.get(R.PARTIAL)]
 
 
-def summarize(runs: list[dict]) -> list[dict]:
+def setting_of(run: dict) -> str:
+    """The run's folder and name without its seed: one setting, overrides (recipe, attack BN mode, schedule) and
+    the folder's data size and epochs included."""
+    return f"{run.get('folder', '')}/{run['config']['name'].rsplit('-s', 1)[0]}".lstrip("/")
+
+
+def summarize(runs: list[dict], by_name: bool = False) -> list[dict]:
     rows: dict[tuple, dict] = {}
     for r in runs:
         ep = epoch_records(r)
-        key = (r["dataset"], r["label"], r["eps"], r["alpha_mult"], r.get("der", 0.0))
+        key = (r["dataset"], setting_of(r) if by_name else r["label"], r["eps"], r["alpha_mult"], r.get("der", 0.0))
         row = rows.setdefault(key, {"dataset": key[0], "setting": key[1], "eps": key[2], "alpha_mult": key[3],
                                     "runs": 0, "collapsed": 0, "peak": [], "last": [], "wall": 0.0})
         row["runs"] += 1
@@ -185,13 +192,13 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, c - h), min(1.0, c + h)
 
 
-def print_table(rows: list[dict]) -> None:
-    print(f"\n{'dataset':14} {'setting':20} {'eps':>4} {'a/eps':>5} {'CO':>5} {'95% CI':>11} {'peak':>5} {'last':>5}  "
+def print_table(rows: list[dict], width: int = 20) -> None:
+    print(f"\n{'dataset':14} {'setting':{width}} {'eps':>4} {'a/eps':>5} {'CO':>5} {'95% CI':>11} {'peak':>5} {'last':>5}  "
           f"per-seed peak -> last {LABEL}")
     for w in rows:
         seeds = " ".join(f"{p:.2f}->{l:.2f}" for p, l in zip(w["peak"], w["last"]))
         lo, hi = wilson(w["collapsed"], w["runs"])
-        print(f"{w['dataset']:14} {w['setting']:20} {w['eps']:>4g} {w['alpha_mult']:>5g} "
+        print(f"{w['dataset']:14} {w['setting']:{width}} {w['eps']:>4g} {w['alpha_mult']:>5g} "
               f"{w['collapsed']:>2}/{w['runs']:<2} {lo:5.2f}-{hi:4.2f} {sum(w['peak']) / len(w['peak']):5.2f} "
               f"{sum(w['last']) / len(w['last']):5.2f}  {seeds}")
     n, co = sum(w["runs"] for w in rows), sum(w["collapsed"] for w in rows)
@@ -225,7 +232,16 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 settings, 1 seed, 2 epochs, 1,024 images")
     ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))
     ap.add_argument("--out", default=None, help="folder of the run files (default bench/out/co_corpus[_quick])")
+    ap.add_argument("--table", nargs="+", default=None, metavar="FOLDER",
+                    help="print the table of the runs saved in these folders, one row per run name without its seed "
+                         "(pilots with overrides included), and exit: no training")
     args = ap.parse_args(argv)
+    if args.table:
+        runs = [{**json.loads(p.read_text()), "folder": Path(f).name} for f in args.table
+                for p in sorted(Path(f).glob("*.json")) if p.name != "index.json"]
+        rows = summarize(runs, by_name=True)
+        print_table(rows, width=max(len(w["setting"]) for w in rows))
+        return 0
     args.command = "python bench/co_corpus.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.quick:
         args.seeds, args.epochs, args.train_subset, args.masking_n = 1, 2, 1024, 32
