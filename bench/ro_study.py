@@ -74,10 +74,11 @@ def run_config(ds: str, root: str, label: str, cell: dict, seed: int, args) -> d
     """One run: small CNN, SGD 0.1 (momentum 0.9, wd 5e-4), piecewise ×0.1 at 50 %/75 %, PGD-10 α = ε/4 (or
     TRADES β = 6 with its eval-mode KL attack), evaluation at the training ε."""
     name, eps = DATASETS[ds]
+    eps = args.epsilon or eps
     slug = label.lower().replace(" ", "-").replace("+", "")
     masking = {"n": args.masking_n, "apgd_steps": args.masking_apgd, "square_queries": args.masking_square}
     return {
-        "name": f"ro-{ds}-{slug}-s{seed}",
+        "name": f"ro-{ds}-{slug}" + (f"-e{eps:g}" if args.epsilon else "") + f"-s{seed}",
         "data": {"name": name, "root": root, "train_subset": args.train_subset, "val_size": args.val_size,
                  "test_subset": args.test_subset},
         "model": {"name": "small_cnn", "width": args.width},
@@ -209,6 +210,8 @@ def parse(argv):
     ap.add_argument("--cells", default="", type=lambda s: [c for c in s.split(",") if c], help="subset of cells")
     ap.add_argument("--lambdas", default="0.1,1,10", type=lambda s: [float(x) for x in s.split(",")])
     ap.add_argument("--extra-lambda", type=float, default=1.0, help="λ of the joint-term and energy-weight cells")
+    ap.add_argument("--epsilon", type=float, default=None, help="training and evaluation ε in 1/255 (default: "
+                    + ", ".join(f"{k} {v[1]:g}" for k, v in DATASETS.items()) + ")")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--train-subset", type=int, default=2000)
