@@ -5,7 +5,7 @@ seeds, in settings where CO is seed dependent. Every run reports every ``--repor
 (``eval.report_every``: the window's ΔE statistics and a CO probe reading) and once per epoch (validation
 PGD-10 with the masking check: ``val/robust_acc``, what the collapse label reads). Each run's records go to
 their own JSON file under ``--out`` with the command that made them, so the corpus can be extended, resumed
-(finished runs are skipped) and replayed by ``bench/early_stopping.py`` without retraining. The collapse
+(finished runs are skipped) and replayed by ``bench/co_judge.py`` without retraining. The collapse
 label is ``study.stopping.calibrate.collapse_epoch`` (one definition).
 
     STUDY_DATA_DIR=../shared/data python bench/co_corpus.py                  # the corpus (MNIST), ~1 h on 2 cores

@@ -104,7 +104,7 @@ class DeltaEnergyDivergence(Strict):
     A change relative to the trial's own recent history, not a fixed magnitude: healthy robust
     training also lets |ΔE| grow slowly (method.md §2). x is read at the finest resolution the trial
     reports (``series``): every ``eval.report_every`` steps when set, else every epoch; w counts readings.
-    Defaults: bench/early_stopping.py (bench/README.md).
+    Constants judged on held-out traces: bench/co_judge.py (bench/README.md).
     """
 
     enabled: bool = Field(False, description=OPT_IN)
