@@ -8,7 +8,10 @@ their own JSON file under ``--out`` with the command that made them, so the corp
 (finished runs are skipped) and replayed by ``bench/co_judge.py`` without retraining. The collapse
 label is ``study.stopping.calibrate.collapse_epoch`` (one definition).
 
-    STUDY_DATA_DIR=../shared/data python bench/co_corpus.py                  # the corpus (MNIST), ~1 h on 2 cores
+    STUDY_DATA_DIR=../shared/data python bench/co_corpus.py --attack-bn-mode eval --settings ...   # the corpus with
+        # 41 collapses: the three commands in bench/README.md (FGSM collapses on MNIST with the attack's BatchNorm
+        # in eval mode; in train mode, the default grid below, it rarely does)
+    STUDY_DATA_DIR=../shared/data python bench/co_corpus.py                  # the default MNIST grid, ~30 min
     python bench/co_corpus.py --grid fashion --out bench/out/co_corpus_fashion   # the Fashion-MNIST attempt
     python bench/co_corpus.py --quick                                        # smoke run, ~1 min
     python bench/co_corpus.py --table bench/out/co_pilot*                    # the table of saved runs, no training

@@ -4,7 +4,7 @@ Runs FGSM (zero init), RS-FGSM at two step sizes (1.25ε and 2ε) and N-FGSM, ea
 with DER λ ∈ {0.1, 1, 10}, over several seeds, on MNIST (ε = 56/255 by default, near the CO
 threshold of the small CNN) and on a CIFAR-10 subset from the JPEG copy. Prints one line per
 epoch (val PGD accuracy, probe PGD accuracy, ΔE statistics), a summary table, and writes every
-trace to JSON for ``bench/early_stopping.py``.
+trace to JSON (superseded by ``bench/co_corpus.py`` and ``bench/co_judge.py``).
 
     STUDY_DATA_DIR=../shared/data python bench/co_study.py            # the default grid, ~20 min on 2 cores
     python bench/co_study.py --datasets mnist --seeds 1 --lambdas 0   # a quick look

@@ -72,8 +72,10 @@ def test_missing_file(tmp_path):
 def test_spec_defaults():
     s = StudySpec()
     assert s.search.metric == "best/val_robust_acc" and s.resources.gpu == 0
-    # opt-in since the held-out judgement (issue 15): only NaN and degenerate trials are stopped by default
-    assert not s.stopping.delta_energy.enabled and not s.stopping.probe.enabled and s.stopping.degenerate.enabled
+    # from the held-out judgement (issue 15): the ΔE rule opt-in, the probe rule on at the chosen constants
+    assert not s.stopping.delta_energy.enabled and s.stopping.degenerate.enabled
+    p = s.stopping.probe
+    assert p.enabled and (p.drop, p.reference, p.grace_epochs) == (0.2, "best", 0)
 
 
 @pytest.mark.parametrize("searched,needle", [
