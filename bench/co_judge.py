@@ -45,8 +45,10 @@ FAMILIES = {  # label -> (rule factory, grid of its constants)
 }
 PROBE = "probe PGD drop"
 FORMER = {  # the rules with the constants they had as defaults before this judgement (enabled by default then)
-    "the former default ΔE rule (k 4, w 3, p5)": DeltaEnergyDivergence(enabled=True),
-    "the former default probe rule (drop 0.1)": ProbeCollapse(enabled=True),
+    "the former default ΔE rule (k 4, w 3, p5)": DeltaEnergyDivergence(
+        enabled=True, metric=R.energy_key("train", "delta_p5"), grace_epochs=1, window=3, threshold=4.0,
+        min_scale=0.1, rel_scale=0.1),
+    "the former default probe rule (drop 0.1)": ProbeCollapse(enabled=True, drop=0.1, reference="best", grace_epochs=1),
 }
 
 
