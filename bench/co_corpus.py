@@ -83,16 +83,17 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
         cfg["schedule"] = {"name": args.schedule}
     if args.warmup_fraction is not None:
         cfg["schedule"] = {**cfg["schedule"], "warmup_fraction": args.warmup_fraction}
-    if args.schedule or args.warmup_fraction is not None or (args.recipe and args.lr is not None):
-        cfg["name"] = _tagged(cfg["name"], args)
+    cfg["name"] = _tagged(cfg["name"], args)
     return cfg
 
 
 def _tagged(name: str, args) -> str:
     """The run name with the schedule / learning-rate overrides in it, so overridden runs never share a file."""
-    stem, seed = name.rsplit("-s", 1)
-    tag = (f"-{args.schedule}" if args.schedule else "") + (f"-lr{args.lr:g}" if args.recipe and args.lr is not None else "") \
+    tag = (f"-{args.schedule}" if args.schedule else "") + (f"-lr{args.lr:g}" if args.lr is not None else "") \
         + (f"-wf{args.warmup_fraction:g}" if args.warmup_fraction is not None else "")
+    if not tag:
+        return name
+    stem, seed = name.rsplit("-s", 1)
     return f"{stem}{tag}-s{seed}"
 
 
