@@ -160,6 +160,11 @@ class ScheduleConfig(_Strict):
         description="piecewise: fractions of training where lr is multiplied by gamma.",
     )
     gamma: float = Field(0.1, gt=0)
+    milestone_drop: Literal["epoch_start", "reached"] = Field(
+        "epoch_start", description="piecewise: which step first runs at the lower rate. epoch_start: the first step of "
+        "the milestone epoch (milestones rounded to whole epochs; TRADES's per-epoch adjust_learning_rate); reached: "
+        "the step whose progress epoch + (i + 1)/steps reaches the milestone, i.e. the last step of the epoch "
+        "before it (robust_overfitting's lr_schedule, t / epochs < m; issue 27).")
     warmup_fraction: float = Field(0.4, gt=0, lt=1, description="cyclic: where the triangle peaks.")
 
     @field_validator("milestones")

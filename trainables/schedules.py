@@ -1,6 +1,8 @@
 """Learning-rate schedules as pure functions of training progress t ∈ [0, epochs] (in epochs).
 
-piecewise: robust_overfitting (×γ at each milestone fraction, e.g. epochs 100 and 150 of 200);
+piecewise: ×γ at each milestone fraction (e.g. epochs 100 and 150 of 200, robust_overfitting's recipe), from the
+first step of the milestone epoch, or with ``milestone_drop: reached`` from the step that reaches it, as
+robust_overfitting's own ``lr_schedule`` does;
 cyclic: fast_adversarial's triangle 0 → lr at ``warmup_fraction`` → 0; cosine; constant.
 Being pure functions of (epoch, step), they need no state of their own in a checkpoint.
 """
@@ -15,6 +17,12 @@ Schedule = Callable[[float], float]
 
 
 def piecewise(cfg: ScheduleConfig, lr: float, epochs: int) -> Schedule:
+    """``milestone_drop``: "epoch_start" drops at the first step of the milestone epoch (a per-epoch schedule:
+    TRADES's ``adjust_learning_rate``, torch's MultiStepLR stepped per epoch); "reached" is robust_overfitting's
+    ``lr_schedule(epoch + (i + 1) / steps)`` exactly (lower once t / epochs ≥ m), one step earlier: the step that
+    completes the epoch before the milestone already runs at the lower rate (issue 27's step-level test)."""
+    if cfg.milestone_drop == "reached":
+        return lambda t: lr * cfg.gamma ** sum(t / epochs >= m for m in cfg.milestones)
     bounds = [round(m * epochs) for m in cfg.milestones]  # whole epochs, as in the recipes
     return lambda t: lr * cfg.gamma ** sum(t > b for b in bounds)
 
