@@ -7,10 +7,14 @@ AutoAttack (standard) on a subset, next to the reference figures the recipe name
 also runs the platform's earlier expression of the recipe (small CNN with BatchNorm, SGD lr 0.05, a
 clipped start, standardised inputs; issue 14's table) and single changes between the two, one seed
 each, to show which change moves the result and by how much. ``--released PATH`` evaluates
-fast_adversarial's released ``MNIST/models/fgsm.pth`` with the platform's evaluator.
+fast_adversarial's released ``MNIST/models/fgsm.pth`` with the platform's evaluator. ``--compare-reference``
+runs each seed through the platform and through an independent loop (``bench/fa_mnist_reference.py``) and
+compares the two distributions (``bench/recipe_compare.py``, issue 27).
 
     STUDY_DATA_DIR=../shared/data .venv/bin/python bench/recipes.py [--seeds 0,1,2] [--ablation] [--workers 2]
         [--aa-n 100] [--released /path/to/fgsm.pth] [--out bench/out/recipes]
+    STUDY_DATA_DIR=../shared/data .venv/bin/python bench/recipes.py --compare-reference --seeds 0,1,2,3,4,5,6,7,8,9
+        [--workers 2] [--report-every K] [--split-seed-from-seed] [--epoch-test-pgd STEPS] [--results FILE.json.gz]
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench import recipe_compare  # noqa: E402
 
 RECIPE = REPO / "search_spaces" / "recipes" / "fa_mnist_fgsm.yaml"
 LAST, BEST = "test/last/pgd50x10_acc", "test/best/pgd50x10_acc"
@@ -111,15 +117,21 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--ablation", action="store_true")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--aa-n", type=int, default=100, help="test images for AutoAttack on the recipe runs (0: none)")
+    p.add_argument("--aa-n", type=int, default=None,
+                   help="test images for AutoAttack on the recipe runs (0: none; default 100, --compare-reference 200)")
     p.add_argument("--released", default=None, help="fast_adversarial MNIST/models/fgsm.pth, evaluated here too")
     p.add_argument("--out", default=str(REPO / "bench" / "out" / "recipes"))
     p.add_argument("--report-only", action="store_true", help="print the tables from OUT/results.json again")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 epoch on 2,000 training images, 200 test images")
+    recipe_compare.add_arguments(p)
     args = p.parse_args()
     if args.quick:
         QUICK.update({"epochs": 1, "data.train_subset": 2000, "data.test_subset": 200})
     seeds = [int(s) for s in args.seeds.split(",") if s]
+    if args.compare_reference:
+        return recipe_compare.main(args, seeds, job_config)
+    if args.aa_n is None:
+        args.aa_n = 100
     jobs = [dict(kind="recipe", label="recipe", seed=s, config=job_config({}, s, "recipe", args.aa_n).model_dump(mode="json"),
                  out=args.out) for s in seeds]
     if args.ablation:

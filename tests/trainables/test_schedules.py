@@ -7,7 +7,7 @@ from trainables.schedules import build_schedule
 def test_piecewise_robust_overfitting_recipe():
     f = build_schedule(ScheduleConfig(name="piecewise", milestones=[0.5, 0.75]), 0.1, 200)
     assert f(1) == pytest.approx(0.1)
-    assert f(100.0) == pytest.approx(0.1)  # default epoch_start: the last step of epoch 100 still at 0.1 (the script: 0.01)
+    assert f(100.0) == pytest.approx(0.1)  # default epoch_start: epoch 100 ends at 0.1 (the script: 0.01)
     assert f(100.01) == pytest.approx(0.01)
     assert f(150.5) == pytest.approx(0.001)
 
