@@ -16,7 +16,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S ?= 0
 
-.PHONY: help install quickstart test test-fast clean clean-studies clean-venv
+.PHONY: help install quickstart test test-fast device-bundle clean clean-studies clean-venv
 
 help:
 	@echo "make quickstart [NAME=quickstart] [WORKSPACE=studies] [SPEC=...] [ARGS=...]"
@@ -24,6 +24,8 @@ help:
 	@echo "                     show it if finished; a new study needs another NAME"
 	@echo "make test            the whole test suite, slow tests included (what CI runs); make test-fast skips those"
 	@echo "make install         only install into $(VENV) (about 6.5 GB: the Linux torch wheels bring CUDA libraries)"
+	@echo "make device-bundle   wheels + CIFAR-10 for bench/device_check.py on a bare GPU machine, in $(DEVICE_BUNDLE)/"
+	@echo "                     (needs PyPI and STUDY_DATA_DIR or ../shared/data; prints the size that travels)"
 	@echo "make clean           delete the studies in $(WORKSPACE)/ and test caches (keeps $(VENV))"
 	@echo "make clean-venv      delete $(VENV) (the next make installs again)"
 
@@ -48,6 +50,16 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# What bench/device_check.py needs on a GPU machine that has no network and lacks part of the stack: wheels
+# for its python3 (3.12) and the CIFAR-10 data, in one git-ignored folder carried with the checkout (<= 64 MiB).
+DEVICE_BUNDLE ?= .devbundle
+DEVICE_PY ?= 3.12
+DEVICE_TRAIN_PER_CLASS ?= 5000
+DEVICE_TEST ?= 1000
+device-bundle: $(STAMP)
+	$(BIN)/python bench/device_bundle.py --dest $(DEVICE_BUNDLE) --python-version $(DEVICE_PY) \
+	    --train-per-class $(DEVICE_TRAIN_PER_CLASS) --test-first $(DEVICE_TEST)
 
 clean: clean-studies
 	rm -rf .pytest_cache
