@@ -18,7 +18,8 @@ COMPLETED, PRUNED, FAILED, RUNNING = "completed", "pruned", "failed", "running"
 DELTA_ENERGY, PROBE, NAN, ASHA, DEGENERATE = R.STOP_DELTA_ENERGY, R.STOP_PROBE, R.STOP_NAN, R.STOP_ASHA, R.STOP_DEGENERATE
 OUTCOMES = (COMPLETED, DELTA_ENERGY, PROBE, DEGENERATE, NAN, ASHA, PRUNED, FAILED, RUNNING)
 OUTCOME_LABELS = {
-    COMPLETED: "completed", DELTA_ENERGY: "stopped by ΔE", PROBE: "stopped by the probe", NAN: "NaN",
+    COMPLETED: "completed", DELTA_ENERGY: "stopped by ΔE, result kept", PROBE: "stopped by the probe, result kept",
+    NAN: "non-finite loss",
     ASHA: "stopped by ASHA", DEGENERATE: "degenerate (constant classifier)", PRUNED: "pruned (other)",
     FAILED: "failed", RUNNING: "running",
 }
@@ -104,14 +105,15 @@ def run_outcome(reason: Optional[str], failed: bool) -> str:
 
 
 def trial_outcome(state: str, reasons: list[Optional[str]]) -> str:
-    """An Optuna trial's outcome: its state, refined by its seeds' stop reasons when PRUNED."""
+    """An Optuna trial's outcome: its state, refined by its seeds' stop reasons (a COMPLETE trial may have been
+    stopped by a rule that keeps its result; a PRUNED one is named by the stop that pruned it)."""
     if state == "COMPLETE":
-        return COMPLETED
+        return next((r for r in (DELTA_ENERGY, PROBE) if r in reasons), COMPLETED)
     if state == "FAIL":
         return FAILED
     if state in ("RUNNING", "WAITING"):
         return RUNNING
-    for r in (NAN, DEGENERATE, DELTA_ENERGY, PROBE, ASHA):
+    for r in (DEGENERATE, ASHA, NAN, DELTA_ENERGY, PROBE):
         if r in reasons:
             return r
     return PRUNED

@@ -11,7 +11,7 @@ from study.mlflow_ui import run_url
 from trainables import records as R
 
 HEADLINE = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
-            R.BEST_VAL_PGD)
+            R.BEST_VAL_PGD, R.BEST_MASKED)
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
 SORT_JS = """
@@ -96,7 +96,8 @@ def trial_table(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI) ->
                 cells.append(_cell(_fmt(v), v, "num" if finite(v) is not None else ""))
             for m in metrics:
                 v = t.metrics.get(m)
-                cells.append(_cell(_fmt(v), finite(v), "num"))
+                masked = m in (R.BEST_VAL_ROBUST, R.BEST_VAL_PGD) and t.metrics.get(R.BEST_MASKED)
+                cells.append(_cell(_fmt(v) + (" MASKED" if masked else ""), finite(v), "num"))
             out.append(f'<tr data-study="{escape(sd.name, quote=True)}" data-trial="{t.number}">{"".join(cells)}</tr>')
     out.append("</tbody></table>")
     return "".join(out)

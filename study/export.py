@@ -21,6 +21,8 @@ from typing import Any, Optional
 from study.errors import UserError
 from study.kinds import KINDS
 from study.reading import FIRST_SEED_INDEX, StudyHandle, mlflow_runs, stop_reason, trial_config
+from study.stopping.outcome import stop_phrase
+from trainables import records as R
 
 SUMMARY_CSV, SUMMARY_JSON = "summary.csv", "summary.json"
 DEFAULT_TOP = 3
@@ -57,6 +59,17 @@ def _state_counts(trials) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials at all"
 
 
+def refuse_test_metric(metric: Optional[str]) -> None:
+    """Ranking trials by a test-set reading would pick the configuration that happens to do best on the very
+    images that are meant to judge it, and the figure reported for it would no longer be a test reading."""
+    if metric is not None and metric.startswith(R.TEST_PREFIX):
+        raise UserError(f"--metric {metric} is a test-set reading; trials are ranked on validation only, because "
+                        f"choosing a configuration by its test figure makes that figure an optimistic estimate and "
+                        f"leaves nothing unseen to report. Rank by a validation metric (the default, "
+                        f"{R.BEST_VAL_ROBUST}, or e.g. {R.VAL_PGD_ACC}); the exported summary.csv still lists each "
+                        f"trial's test/... figures as its final reading")
+
+
 def select_trials(study, spec, top: Optional[int] = None, metric: Optional[str] = None,
                   mode: Optional[str] = None) -> Selection:
     """Best ``top`` COMPLETE trials by ``metric``; for a two-objective study without ``metric``, the Pareto set."""
@@ -64,13 +77,15 @@ def select_trials(study, spec, top: Optional[int] = None, metric: Optional[str] 
 
     if top is not None and top < 1:
         raise UserError(f"--top must be at least 1 (got {top})")
+    refuse_test_metric(metric)
     if mode is not None and mode not in ("max", "min"):
         raise UserError(f"--mode must be max or min (got {mode!r})")
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise UserError(f"study {study.study_name!r} has no COMPLETE trials to export ({_state_counts(trials)}); "
-                        f"trials stopped early are PRUNED and are not exported")
+                        f"PRUNED trials (stopped by ASHA, degenerate, or with no finite objective) are not exported, "
+                        f"trials stopped by the probe or ΔE rule keep their result and are COMPLETE")
     metrics, modes = list(spec.search.metrics), list(spec.search.modes)
     if metric is None and len(metrics) > 1:
         best = list(study.best_trials)
@@ -141,6 +156,11 @@ def _header(study_name: str, row: dict, sel: Selection, seeds: int, spec, extra:
              f"({'Pareto set' if sel.kind == 'pareto' else 'by ' + sel.metrics[0]}): {scores}"]
     if seeds > 1:
         lines.append(f"seed index {EXPORTED_SEED_INDEX} of {seeds}: the other seeds differ only in `seed` (+1 each)")
+    if row.get("stop"):
+        lines.append(f"{row['stop']}: its selected checkpoint was taken before the stop")
+    if row.get("masked"):
+        lines.append(f"MASKED: the masking check flagged the selected epoch ({R.BEST_MASKED} = 1); its objective is "
+                     f"the checked reading, which subtracts what the check broke (docs/method.md)")
     lines.append(KINDS[spec.kind].rerun_hint(spec, row["config"], study_name, row["number"]))
     lines += extra
     return "".join(f"# {x}\n" for x in lines)
@@ -182,7 +202,9 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
         rows.append({
             "rank": rank, "number": t.number, "state": t.state.name, "config": config_filename(t.number),
             "scores": scores, "params": dict(t.params), "metrics": dict(t.user_attrs.get("metrics", {})),
-            "stop_reason": stop_reason(t), "epochs": max([e for e in t.user_attrs.get("epochs", []) if e] or [None]),
+            "stop_reason": stop_reason(t), "stop": stop_phrase(stop_reason(t), t.state.name, _first_step(t)),
+            "masked": bool(t.user_attrs.get("metrics", {}).get(R.BEST_MASKED)),
+            "epochs": max([e for e in t.user_attrs.get("epochs", []) if e] or [None]),
             "seed_index": EXPORTED_SEED_INDEX, "ray_trial_ids": ray_ids,
             "mlflow_run_ids": [runs.by_trial[r].info.run_id for r in ray_ids if r in runs.by_trial],
         })
@@ -208,6 +230,11 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
     return ExportResult(out, sel, rows, seeds, notes)
 
 
+def _first_step(trial) -> Optional[int]:
+    steps = [s for s in trial.user_attrs.get("stop_steps", []) if s is not None]
+    return int(steps[0]) if steps else None
+
+
 def _json_default(x):
     raise TypeError(f"not JSON serialisable: {x!r}")
 
@@ -218,12 +245,14 @@ def _write_csv(path: Path, rows: list[dict], sel: Selection) -> None:
     metrics = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
     score_cols = [f"score.{m}" for m in sel.metrics]
     cols = ["rank", "number", "state", "config", *score_cols, *(f"param.{p}" for p in params),
-            *(f"metric.{m}" for m in metrics), "stop_reason", "epochs", "seed_index", "ray_trial_ids", "mlflow_run_ids"]
+            *(f"metric.{m}" for m in metrics), "stop_reason", "stop", "masked", "epochs", "seed_index", "ray_trial_ids",
+            "mlflow_run_ids"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for r in rows:
-            flat = {k: r[k] for k in ("rank", "number", "state", "config", "stop_reason", "epochs", "seed_index")}
+            flat = {k: r[k] for k in ("rank", "number", "state", "config", "stop_reason", "stop", "masked", "epochs",
+                                      "seed_index")}
             flat.update(zip(score_cols, r["scores"]))
             flat.update({f"param.{k}": v for k, v in r["params"].items()})
             flat.update({f"metric.{k}": v for k, v in r["metrics"].items()})

@@ -6,8 +6,10 @@ the report and the MLflow run names), and every figure carries its unit.
 from __future__ import annotations
 
 from ray.tune import Callback
+from rich.markup import escape
 
 from study.cli.display import console, fmt, trial_label
+from study.stopping.outcome import stop_phrase
 from trainables import records as R
 from trainables.tune import SEED_INDEX, TRIAL_NUMBER
 
@@ -50,8 +52,8 @@ class ProgressCallback(Callback):
         if isinstance(result.get(R.TIME_EPOCH), (int, float)):
             parts.append(f"{result[R.TIME_EPOCH]:.1f} s/epoch")
         if result.get(R.STOP_REASON):
-            at = f" at step {result[R.STOP_STEP]}" if result.get(R.STOP_STEP) is not None else ""
-            parts.append(f"[bold yellow]stopped: {result[R.STOP_REASON]}{at}[/]")
+            phrase = stop_phrase(result[R.STOP_REASON], step=result.get(R.STOP_STEP))
+            parts.append(f"[bold yellow]{escape(phrase)}[/]")
         self.console.print("  ".join(parts), soft_wrap=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -1,9 +1,10 @@
 """Search: Ray Tune's OptunaSearch on persistent RDB storage, with the bookkeeping Ray leaves out.
 
-``StudySearch`` adds to OptunaSearch: trials stopped by a rule (a ``stop_reason`` in the last
-result) are told to Optuna as PRUNED, not COMPLETE; NaN objectives do not leave trials RUNNING;
-``seeds`` > 1 runs each Optuna configuration as several Ray trials with different seeds and tells
-Optuna their mean. A trial stopped by a window report (``eval.report_every``) ends on a result that holds
+``StudySearch`` adds to OptunaSearch: a trial stopped by a rule (a ``stop_reason`` in its last result) is
+told by ``study.stopping.outcome``: COMPLETE with its best-so-far objective when the rule detected a failure
+(the trial keeps its best checkpoint), PRUNED when the stop was ASHA's or the trial degenerate; NaN objectives
+do not leave trials RUNNING; ``seeds`` > 1 runs each Optuna configuration as several Ray trials with different
+seeds and tells Optuna their mean. A trial stopped by a window report (``eval.report_every``) ends on a result that holds
 only window statistics: its epoch-level metrics are those of its last epoch record. All of its state
 lives in ``__dict__``, which OptunaSearch pickles on save.
 """
@@ -15,6 +16,7 @@ from typing import Optional
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
+from study.stopping.outcome import SeedOutcome, better, configuration_outcome
 from trainables import records as R
 from trainables.tune import SEED_INDEX, TRIAL_NUMBER
 
@@ -65,7 +67,8 @@ PRIVATE_OPTUNA_SEARCH_ATTRS = ("_ot_trials", "_completed_trials")
 
 
 class StudySearch(OptunaSearch):
-    """OptunaSearch that tells Optuna stopped trials as PRUNED and the seeds of one configuration as their mean."""
+    """OptunaSearch that tells Optuna what a stopped trial is worth (``study.stopping.outcome``) and the seeds of
+    one configuration as their mean."""
 
     def __init__(self, *args, seeds: int = 1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -91,9 +94,23 @@ class StudySearch(OptunaSearch):
         self._ot_trials[group].set_user_attr("ray_trial_ids", list(self._members[group]))
         return {**params, SEED_INDEX: len(self._members[group]) - 1, TRIAL_NUMBER: self._ot_trials[group].number}
 
+    @property
+    def _metrics_modes(self) -> list[tuple[str, str]]:
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        modes = self.mode if isinstance(self.mode, list) else [self.mode] * len(metrics)
+        return list(zip(metrics, modes))
+
+    def _note_best(self, trial_id: str, result: dict) -> None:
+        """Fold an epoch record into the trial's best-so-far reading of each search metric (what a stopped trial
+        that keeps its result is worth)."""
+        best = self.__dict__.setdefault("_best_so_far", {}).setdefault(trial_id, {})  # searchers pickled before 25
+        for m, mode in self._metrics_modes:
+            best[m] = better(best.get(m), result.get(m), mode)
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if not R.is_partial(result):
             self.__dict__.setdefault("_last_epoch", {})[trial_id] = result  # searchers pickled before issue 15
+            self._note_best(trial_id, result)
         value = result.get(self.metric) if isinstance(self.metric, str) else None
         if self._group_of.get(trial_id) == trial_id and value is not None and math.isfinite(value):
             super().on_trial_result(trial_id, result)
@@ -105,38 +122,36 @@ class StudySearch(OptunaSearch):
         last_epoch = self.__dict__.setdefault("_last_epoch", {}).pop(trial_id, {})
         result = {**last_epoch, **result} if result and R.is_partial(result) else result
         self._outcomes[trial_id] = {"result": dict(result or {}), "error": error}
+        if result and not error:
+            self._note_best(trial_id, result)
         members = self._members.get(group, [trial_id])
         if len(members) < self.seeds or any(m not in self._outcomes for m in members):
             return  # wait for the other seeds of this configuration
         if group in self._completed_trials:
             return
         outcomes = [self._outcomes[m] for m in members]
-        reasons = [o["result"].get(R.STOP_REASON) for o in outcomes]
-        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        values = []
-        for m in metrics:
-            xs = [o["result"].get(m) for o in outcomes if not o["error"]]
-            xs = [float(x) for x in xs if isinstance(x, (int, float)) and math.isfinite(x)]
-            values.append(sum(xs) / len(xs) if xs else None)
+        best = self.__dict__.setdefault("_best_so_far", {})
+        seeds = [SeedOutcome(o["result"], o["error"], best.pop(m, {})) for m, o in zip(members, outcomes)]
+        metrics = [m for m, _ in self._metrics_modes]
+        decided = configuration_outcome(seeds, metrics)
         ot_trial = self._ot_trials[group]
-        ot_trial.set_user_attr("stop_reasons", reasons)
+        ot_trial.set_user_attr("stop_reasons", decided.reasons)
         ot_trial.set_user_attr("stop_steps", [o["result"].get(R.STOP_STEP) if o["result"].get(R.STOP_REASON) else None
                                               for o in outcomes])
         ot_trial.set_user_attr("epochs", [o["result"].get(R.EPOCH) for o in outcomes])
         ot_trial.set_user_attr("metrics", summarize([o["result"] for o in outcomes if not o["error"]], metrics))
-        if all(o["error"] for o in outcomes):
-            state, told = TrialState.FAIL, None
-        elif any(reasons) or any(v is None for v in values):
-            state, told = TrialState.PRUNED, None
-            ot_trial.set_user_attr("values_at_stop", values)
-        else:
-            state, told = TrialState.COMPLETE, (values if len(values) > 1 else values[0])
+        state = TrialState[decided.state]
+        told = None
+        if state == TrialState.COMPLETE:
+            told = decided.values if len(decided.values) > 1 else decided.values[0]
+        elif state == TrialState.PRUNED:
+            ot_trial.set_user_attr("values_at_stop", decided.values)
         ot_trial.study.tell(ot_trial, told, state=state)
         self._completed_trials.add(group)
 
 
 SUMMARY_KEYS = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
-                R.VAL_MASKED, R.VAL_CHANCE_ACC, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD, R.BEST_EPOCH)
+                R.VAL_MASKED, R.VAL_CHANCE_ACC, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD, R.BEST_EPOCH, R.BEST_MASKED)
 
 
 def summarize(results: list[dict], metrics: list[str]) -> dict[str, float]:

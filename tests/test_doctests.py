@@ -8,7 +8,7 @@ import pytest
 
 MODULES = [
     "trainables.energy", "trainables.der", "trainables.attacks", "trainables.autoattack", "trainables.optimizers",
-    "trainables.eval_defaults", "study.stopping.rules",
+    "trainables.eval_defaults", "study.stopping.rules", "study.stopping.outcome",
 ]
 
 

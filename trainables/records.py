@@ -24,12 +24,17 @@ VAL_CHANCE_ACC = "val/chance_acc"  # the majority-class share of the validation 
 PROBE_PGD_ACC, PROBE_CLEAN_ACC = "probe/pgd_acc", "probe/clean_acc"
 TIME_EPOCH, TIME_TRAIN, TIME_IPS = "time/epoch_s", "time/train_s", "time/images_per_s"
 BEST_EPOCH, BEST_VAL_PGD, BEST_VAL_ROBUST = "best/epoch", "best/val_pgd_acc", "best/val_robust_acc"
+BEST_MASKED = "best/masked"  # 1 when the masking check flagged the selected epoch: the trial's result is marked, not vetoed
 NONFINITE = "nonfinite"
 STOP_REASON, STOP_EPOCH, STOP_STEP = "stop_reason", "stop_epoch", "stop_step"
 # Why a trial was stopped early (the value under STOP_REASON): one set for every layer.
 STOP_NAN, STOP_DELTA_ENERGY, STOP_PROBE, STOP_DEGENERATE, STOP_ASHA = (
     "nan", "delta_energy", "probe_collapse", "degenerate", "asha")
 STOP_REASONS = (STOP_NAN, STOP_DELTA_ENERGY, STOP_PROBE, STOP_DEGENERATE, STOP_ASHA)
+# The stops that detect a failure after the trial's result was made (its best checkpoint, selected before the
+# failure): the trial keeps that result (study.stopping.outcome). ASHA's stop is a resource decision and a
+# degenerate trial is a constant classifier: neither is a result.
+RESULT_KEPT = frozenset({STOP_NAN, STOP_DELTA_ENERGY, STOP_PROBE})
 
 TRACE_STATS = (
     "delta_mean", "delta_std", "delta_p5", "delta_p50", "delta_p95",
@@ -73,9 +78,12 @@ GEN_FID, GEN_KID, GEN_ISC = "gen/fid", "gen/kid_mean", "gen/isc_mean"  # generat
 GEN_PREFIX = "gen/"
 
 
+TEST_PREFIX = "test/"  # the final reading: never a selection criterion (study export refuses to rank by it)
+
+
 def test_key(which: str, metric: str) -> str:
     """Final test metrics, e.g. test_key("best", "pgd20x1_acc") == "test/best/pgd20x1_acc"."""
-    return f"test/{which}/{metric}"
+    return f"{TEST_PREFIX}{which}/{metric}"
 
 
 @dataclass

@@ -60,7 +60,7 @@ class Trainer:
         self.best_epoch = 0
         self.best_score = -math.inf  # val/robust_acc of the selected epoch
         self.best_val_pgd = -math.inf  # val/pgd_acc of the selected epoch
-        self.best_masked = True  # whether the selected epoch was flagged by the masking check (none yet: True)
+        self.best_masked = False  # whether the masking check flagged the selected epoch (``best/masked``)
         self.best_state: Optional[dict] = None
 
     # ---------------------------------------------------------------- training
@@ -133,6 +133,7 @@ class Trainer:
         self._update_best(metrics.get(R.VAL_ROBUST_ACC), metrics.get(R.VAL_PGD_ACC), bool(metrics.get(R.VAL_MASKED)))
         metrics[R.BEST_EPOCH] = float(self.best_epoch)
         metrics[R.BEST_VAL_PGD], metrics[R.BEST_VAL_ROBUST] = self.best_val_pgd, self.best_score
+        metrics[R.BEST_MASKED] = float(self.best_masked)
         yield R.EpochRecord(self.epoch, metrics, step=self.epoch * steps)
 
     def _window_record(self, window: Window, e: int, done: int) -> R.EpochRecord:
@@ -155,13 +156,15 @@ class Trainer:
         return self.validator(self.net)
 
     def _update_best(self, score: Optional[float], val_pgd: Optional[float], masked: bool = False) -> None:
-        """Select on the masking-checked validation reading ``val/robust_acc`` (never on test), never an epoch
-        the masking check flagged while an unflagged one exists; without a validation split, the last epoch."""
+        """Select the epoch with the highest masking-checked validation reading ``val/robust_acc`` (never test),
+        flagged or not: the checked reading already subtracts what the masking check broke, so a flagged epoch
+        whose checked reading is higher is the more robust checkpoint by the platform's best estimate; its flag
+        marks the trial (``best/masked``) instead of vetoing the epoch (docs/method.md, "Which checkpoint").
+        Ties keep the earlier epoch. Without a validation split: the last epoch."""
         score = score if score is not None and math.isfinite(score) else None
         if score is None and self.data.num_val:
             return
-        if score is None or (self.best_masked and not masked) or (
-                score > self.best_score and masked <= self.best_masked):
+        if score is None or score > self.best_score:
             self.best_epoch, self.best_masked = self.epoch, masked
             if score is not None:
                 self.best_score, self.best_val_pgd = score, val_pgd
@@ -182,7 +185,7 @@ class Trainer:
         checkpoint.save(self.state_dict(), directory / STATE_FILE)
         if self.best_state is not None:
             checkpoint.save({"format": FORMAT, "epoch": self.best_epoch, "val_robust_acc": self.best_score,
-                             "val_pgd_acc": self.best_val_pgd,
+                             "val_pgd_acc": self.best_val_pgd, "masked": self.best_masked,
                              "config_json": self.cfg.model_dump_json(), "model": self.best_state},
                             directory / BEST_FILE)
         return directory

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dashboards import style
-from dashboards.data import COMPLETED, OUTCOMES, StudyData, finite
+from dashboards.data import OUTCOMES, StudyData, finite
 from trainables import records as R
 
 X, Y = R.VAL_CLEAN_ACC, R.VAL_PGD_ACC
@@ -38,7 +38,7 @@ def pareto_figure(studies: list[StudyData]):
                 meta={"study": sd.name, "trials": [t.number for t, _, _ in sel]},
                 hovertemplate="%{text}<br>clean %{x:.3f}<br>PGD %{y:.3f}<extra></extra>",
             ))
-        done = [(t, x, y) for t, x, y in pts if t.outcome == COMPLETED]
+        done = [(t, x, y) for t, x, y in pts if t.state == "COMPLETE"]  # kept results included
         if done:
             idx = pareto_front([(x, y) for _, x, y in done])
             fig.add_trace(go.Scatter(

@@ -11,6 +11,7 @@ import math
 import sys
 from typing import Any, Optional, Sequence
 
+from study.stopping.outcome import stop_phrase
 from trainables import records as R
 
 PIXEL_UNITS = ("epsilon", "alpha")  # method.epsilon, method.alpha, eval.epsilon: in 1/255
@@ -92,23 +93,37 @@ def trial_table(title: str, rows: Sequence[Any], metrics: Sequence[str]):
               title_justify="left", collapse_padding=True)
     t.add_column("trial", justify="right", no_wrap=True)
     t.add_column("state", no_wrap=True, min_width=STATE_WIDTH)
-    t.add_column("stop reason", min_width=len("collapse"))  # wraps between words: "probe collapse"
+    t.add_column("stop", min_width=len("collapse at step"))  # wraps between words
     t.add_column("epochs", justify="right", no_wrap=True)
     for key in (*params, *metrics):
         t.add_column(header(key), justify="right", no_wrap=True)
     for r in rows:
-        reason = (r.stop_reason or "-").replace("_", " ").replace(",", ", ")
-        if r.stop_reason and getattr(r, "stop_step", None) is not None:
-            reason += f" at step {r.stop_step}"
+        reason = stop_phrase(r.stop_reason, r.state, getattr(r, "stop_step", None), short=True) or "-"
         t.add_row(str(r.number), r.state, reason, fmt("", r.epochs),
                   *(fmt(p, r.params.get(p), False) for p in params), *(_cell(r.metrics, m) for m in metrics))
     return t
 
 
 def _cell(metrics: dict, name: str) -> str:
-    """A metric cell; a masking gap past its threshold is flagged (the trial's last epoch had val/masked = 1)."""
+    """A metric cell. MASKED marks the selected checkpoint's readings when the masking check flagged that epoch
+    (``best/masked``), and the masking gap when the last epoch was flagged (``val/masked``)."""
     text = fmt(name, metrics.get(name), False)
-    return text + " MASKED" if name == R.VAL_MASKING_GAP and metrics.get(R.VAL_MASKED) else text
+    flagged = metrics.get(R.BEST_MASKED) if name in (R.BEST_VAL_ROBUST, R.BEST_VAL_PGD) else (
+        metrics.get(R.VAL_MASKED) if name == R.VAL_MASKING_GAP else None)
+    return text + " MASKED" if flagged else text
+
+
+def table_notes(rows: Sequence[Any], metrics: Sequence[str]) -> list[str]:
+    """The lines under a trial table that say what its marks mean (only the marks it shows)."""
+    notes = []
+    if any(r.state == "COMPLETE" and r.stop_reason for r in rows):
+        notes.append("result kept: a rule stopped the trial after a failure (CO probe, ΔE, NaN); its checkpoint "
+                     "selected before the stop is its result, counted, exported and registered like any other")
+    if any(r.metrics.get(R.BEST_MASKED) for r in rows) and {R.BEST_VAL_ROBUST, R.BEST_VAL_PGD} & set(metrics):
+        notes.append(f"MASKED on {R.BEST_VAL_ROBUST}: the masking check flagged the selected epoch; the reading is "
+                     f"the checked one (PGD minus what APGD and Square broke on top), so it is not inflated by the "
+                     f"masking, but treat the trial with care (docs/method.md, 'Which checkpoint')")
+    return notes
 
 
 def shown_metrics(search_metrics: Sequence[str], generation: bool) -> list[str]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from study.cli import hints
-from study.cli.display import fmt, shown_metrics, trial_table
+from study.cli.display import fmt, shown_metrics, table_notes, trial_table
 from study.kinds import KINDS
 from trainables import records as R
 
 
 def print_table(console, name: str, status: str, rows, spec) -> None:
     generation = any(m.startswith(R.GEN_PREFIX) for m in spec.search.metrics)
-    console.print(trial_table(f"study {name} ({status})", rows, shown_metrics(spec.search.metrics, generation)))
+    metrics = shown_metrics(spec.search.metrics, generation)
+    console.print(trial_table(f"study {name} ({status})", rows, metrics))
+    for note in table_notes(rows, metrics):
+        console.print(note, markup=False, style="dim")
 
 
 def load(ws: Path, name: str):

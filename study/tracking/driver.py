@@ -2,8 +2,9 @@
 
 The parent run carries the spec as params and, as tags, the study and Optuna names, the masked
 storage URLs, the git commit and package versions. When a trial ends, ``LedgerCallback`` writes
-its stop reason, epochs and checkpoint location, sets the run status (FINISHED / KILLED for a stopped
-trial / FAILED), and has the trace CSV and the ΔE plot logged (``artifacts.ArtifactWriter``).
+its stop reason (and ``stop_outcome``: whether the stop kept the trial's result), epochs and checkpoint
+location, sets the run status (FINISHED, also for a stop that keeps the result / KILLED for ASHA's stop and a
+degenerate trial / FAILED), and has the trace CSV and the ΔE plot logged (``artifacts.ArtifactWriter``).
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from ray.tune import Callback
 from study.tracking.artifacts import PENDING_TAG, ArtifactWriter, catch_up, pending_value
 from study.tracking.common import STUDY_TAG, URI_ENV, client, find_run, flatten, log_params
 from study.mlflow_ui import KIND_TAG, TRAINING_KIND, mark_training
+from study.stopping.outcome import keeps_result, stop_phrase
 from study.urls import has_password, mask
 from trainables import records as R
 
 log = logging.getLogger(__name__)
 SINK_FACTORY = "study.tracking.sink:ChildRunSink"
+STOP_OUTCOME_TAG = "stop_outcome"  # e.g. "stopped (probe collapse at step 128), result kept"
 
 
 def _git_commit() -> str:
@@ -155,14 +158,17 @@ class LedgerCallback(Callback):
             last = trial.last_result or {}
             reason: Optional[str] = last.get(R.STOP_REASON)
             tags = {R.STOP_REASON: reason, R.STOP_EPOCH: str(last.get(R.STOP_EPOCH)),
-                    R.STOP_STEP: str(last.get(R.STOP_STEP))} if reason else {}
+                    R.STOP_STEP: str(last.get(R.STOP_STEP)),
+                    STOP_OUTCOME_TAG: stop_phrase(reason, step=last.get(R.STOP_STEP), epoch=last.get(R.STOP_EPOCH))
+                    } if reason else {}
             tags["epochs_run"] = str(last.get(R.EPOCH, 0))
             ckpt = trial.checkpoint
             if ckpt is not None:
                 tags["checkpoint_path"] = mask(ckpt.path)
             tags[PENDING_TAG] = pending_value(last.get(R.STOP_EPOCH) if reason else None)
             cl.log_batch(rid, tags=[RunTag(k, v) for k, v in tags.items()])  # one write, not one per tag
-            status = "FAILED" if failed else ("KILLED" if reason and reason != R.STOP_NAN else "FINISHED")
+            # a stop that keeps the trial's result ends its run FINISHED; ASHA's and a degenerate trial's KILLED
+            status = "FAILED" if failed else ("FINISHED" if keeps_result(reason) else "KILLED")
             cl.set_terminated(rid, status=status)
             self.writer.submit(rid, tags[PENDING_TAG])
         except Exception:  # noqa: BLE001 - the ledger must never take the study down

@@ -188,6 +188,8 @@ def _spec(**search) -> StudySpec:
 
 def test_outcomes_from_states_and_stop_reasons():
     assert trial_outcome("COMPLETE", [None]) == COMPLETED
+    assert trial_outcome("COMPLETE", [None, "probe_collapse"]) == PROBE  # stopped by the probe, result kept
+    assert trial_outcome("PRUNED", ["probe_collapse", "asha"]) == "asha"  # named by the stop that pruned it
     assert trial_outcome("PRUNED", [None, "delta_energy"]) == DELTA_ENERGY
     assert trial_outcome("PRUNED", ["probe_collapse", "nan"]) == NAN
     assert trial_outcome("PRUNED", [None]) == PRUNED

@@ -44,7 +44,9 @@ def test_every_trial_is_in_optuna_with_its_state(studies):
     assert [t.state.name for t in _study(opts, "plain").trials] == ["COMPLETE", "COMPLETE"]
     stopped = _study(opts, "stopped").trials
     assert len(stopped) == 3
-    assert {t.state.name for t in stopped} == {"PRUNED"}  # stopped by the scheduler → PRUNED, not COMPLETE
+    # stopped by the ΔE rule (a failure detector): each keeps its result, COMPLETE with its selected epoch's value
+    assert {t.state.name for t in stopped} == {"COMPLETE"}
+    assert all(t.value == t.user_attrs["metrics"][R.BEST_VAL_ROBUST] for t in stopped)
     assert all(t.user_attrs["stop_reasons"] == ["delta_energy"] for t in stopped)
 
 
@@ -129,7 +131,8 @@ def test_child_runs_have_histories_config_trace_and_plot(studies):
         names = {a.path for a in cl.list_artifacts(rid)}
         assert {"config.yaml", "energy_trace.csv", "energy_trace.png"} <= names
         assert c.data.tags[R.STOP_REASON] == "delta_energy" and c.data.tags[R.STOP_EPOCH] == "3"
-        assert c.info.status == "KILLED"  # stopped by the rule
+        assert c.info.status == "FINISHED"  # stopped by the rule, its result kept
+        assert c.data.tags["stop_outcome"] == "stopped (ΔE divergence at step 24), result kept"
         assert c.data.params["method.name"] == "fgsm" and "der.weight" in c.data.params
 
 
@@ -168,4 +171,7 @@ def test_best_trial_model_is_registered_under_the_study_name(studies):
     assert float(v.tags[R.BEST_VAL_ROBUST]) == best.value
     model = mlflow.pytorch.load_model(f"models:/plain/{v.version}")
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
-    assert not cl.search_model_versions("name='stopped'")  # no COMPLETE trial, nothing registered
+    # every trial of the other study was stopped by the ΔE rule and kept its result: its best is registered too
+    (kept,) = cl.search_model_versions("name='stopped'")
+    stopped = _study(opts, "stopped").trials
+    assert float(kept.tags[R.BEST_VAL_ROBUST]) == max(t.value for t in stopped)

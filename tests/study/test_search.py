@@ -1,6 +1,7 @@
 """The searcher adapter: ``StudySearch`` between Ray (played here by the test: it calls suggest/on_trial_result/
-on_trial_complete) and a real in-memory Optuna study. Stopped and NaN trials are PRUNED, finished ones COMPLETE,
-several seeds are one Optuna trial told their mean; no Ray cluster needed."""
+on_trial_complete) and a real in-memory Optuna study. A trial stopped by a rule that detects a failure (probe,
+ΔE, NaN) is COMPLETE with its best-so-far objective; ASHA's stops, degenerate trials and NaN objectives are
+PRUNED; finished ones COMPLETE; several seeds are one Optuna trial told their mean; no Ray cluster needed."""
 import math
 
 import optuna
@@ -48,14 +49,44 @@ def test_a_finished_trial_is_complete_with_its_last_value():
     assert t.user_attrs["metrics"][METRIC] == pytest.approx(0.5)
 
 
-def test_a_trial_stopped_by_a_rule_is_pruned():
+@pytest.mark.parametrize("reason", [R.STOP_DELTA_ENERGY, R.STOP_PROBE, R.STOP_NAN])
+def test_a_trial_stopped_after_a_failure_keeps_its_best_so_far_value(reason):
+    s, storage = searcher(metric=R.VAL_PGD_ACC)  # a per-epoch metric: its best reading, not the collapsed last one
+    s.suggest("a")
+    s.on_trial_result("a", {**epoch(1, 0.1), R.VAL_PGD_ACC: 0.30})
+    s.on_trial_result("a", {**epoch(2, 0.1), R.VAL_PGD_ACC: 0.45})
+    stopped = {**epoch(3, 0.1), R.VAL_PGD_ACC: 0.02, R.STOP_REASON: reason, R.STOP_STEP: 96}
+    s.on_trial_result("a", stopped)
+    s.on_trial_complete("a", stopped)
+    (t,) = trials(storage)
+    assert t.state == TrialState.COMPLETE and t.value == pytest.approx(0.45)
+    assert t.user_attrs["stop_reasons"] == [reason] and t.user_attrs["stop_steps"] == [96]
+    assert "values_at_stop" not in t.user_attrs
+
+
+@pytest.mark.parametrize("reason", [R.STOP_ASHA, R.STOP_DEGENERATE])
+def test_a_resource_stop_or_a_degenerate_trial_is_pruned(reason):
     s, storage = searcher()
     s.suggest("a")
-    s.on_trial_complete("a", epoch(1, 0.3, **{R.STOP_REASON: R.STOP_DELTA_ENERGY, R.STOP_STEP: 40}))
+    s.on_trial_result("a", epoch(1, 0.3))
+    s.on_trial_complete("a", epoch(2, 0.3, **{R.STOP_REASON: reason, R.STOP_STEP: 64}))
     (t,) = trials(storage)
     assert t.state == TrialState.PRUNED
-    assert t.user_attrs["stop_reasons"] == [R.STOP_DELTA_ENERGY] and t.user_attrs["stop_steps"] == [40]
+    assert t.user_attrs["stop_reasons"] == [reason] and t.user_attrs["stop_steps"] == [64]
     assert t.user_attrs["values_at_stop"] == [pytest.approx(0.3)]
+
+
+def test_seeds_of_a_configuration_stopped_by_a_rule_are_told_the_mean_of_their_best():
+    s, storage = searcher(seeds=2, metric=R.VAL_PGD_ACC)
+    s.suggest("a"), s.suggest("b")
+    for tid, readings in (("a", [0.4, 0.6, 0.05]), ("b", [0.5, 0.2])):
+        for e, v in enumerate(readings, 1):
+            s.on_trial_result(tid, {**epoch(e, 0.1), R.VAL_PGD_ACC: v})
+    s.on_trial_complete("a", {**epoch(3, 0.1), R.VAL_PGD_ACC: 0.05, R.STOP_REASON: R.STOP_PROBE, R.STOP_STEP: 96})
+    s.on_trial_complete("b", {**epoch(2, 0.1), R.VAL_PGD_ACC: 0.2})  # finished: its last reading, as ever
+    (t,) = trials(storage)
+    assert t.state == TrialState.COMPLETE and t.value == pytest.approx((0.6 + 0.2) / 2)
+    assert t.user_attrs["stop_reasons"] == [R.STOP_PROBE, None]
 
 
 def test_a_nan_objective_is_pruned_not_left_running_and_never_reported():
@@ -115,7 +146,7 @@ def test_a_trial_ending_on_a_window_report_keeps_its_last_epoch_metrics():
     s.on_trial_result("a", window)
     s.on_trial_complete("a", window)
     (t,) = trials(storage)
-    assert t.state == TrialState.PRUNED
+    assert t.state == TrialState.COMPLETE and t.value == pytest.approx(0.4)  # the result kept: epoch 1's
     assert t.user_attrs["metrics"][METRIC] == pytest.approx(0.4) and t.user_attrs["epochs"] == [1.25]
 
 

@@ -1,5 +1,7 @@
 """Sub-epoch reports (eval.report_every) on a real local Ray, SQLite Optuna and MLflow: a rule stops a trial
-mid-epoch, and the reason and the step reach Optuna, MLflow and `study status` (issue 15)."""
+mid-epoch, and the reason and the step reach Optuna, MLflow and `study status` (issue 15). The ΔE rule detects a
+failure, so every stopped trial keeps its result (its checkpoint selected at epoch 1): COMPLETE with its value,
+exported and named "result kept" (issue 25)."""
 from __future__ import annotations
 
 import json
@@ -49,7 +51,8 @@ def test_optuna_holds_the_reason_the_step_and_the_last_epochs_metrics(study):
     trials = optuna.load_study(study_name="windows", storage=opts.optuna_storage).trials
     assert len(trials) == 2
     for t in trials:
-        assert t.state.name == "PRUNED"
+        assert t.state.name == "COMPLETE"  # the ΔE rule keeps the trial's result...
+        assert t.value == pytest.approx(t.user_attrs["metrics"][R.BEST_VAL_ROBUST])  # ...its selected epoch's reading
         assert t.user_attrs["stop_reasons"] == [R.STOP_DELTA_ENERGY]
         assert t.user_attrs["stop_steps"] == [STOP_STEP] and t.user_attrs["epochs"] == [STOP_EPOCH]
         assert R.VAL_PGD_ACC in t.user_attrs["metrics"]  # from epoch 1: a window report holds no validation
@@ -62,7 +65,8 @@ def test_mlflow_tags_and_separate_window_and_epoch_series(study):
     for c in children:
         tags, rid = c.data.tags, c.info.run_id
         assert (tags[R.STOP_REASON], tags[R.STOP_STEP], tags[R.STOP_EPOCH]) == ("delta_energy", "10", "1.25")
-        assert c.info.status == "KILLED"
+        assert tags["stop_outcome"] == "stopped (ΔE divergence at step 10), result kept"
+        assert c.info.status == "FINISHED"
         steps = lambda key: sorted(m.step for m in cl.get_metric_history(rid, key))  # noqa: E731
         assert steps(R.window_key(WATCHED)) == [2, 4, 6, 8, 10]  # one series at the global step
         assert steps(R.window_key(R.PROBE_PGD_ACC)) == [2, 4, 6, 8, 10]
@@ -84,4 +88,28 @@ def test_status_shows_the_stop_step(study, capsys):
     rows = json.loads(capsys.readouterr().out)["trials"]
     assert [(r["stop_reason"], r["stop_step"], r["epochs"]) for r in rows] == [("delta_energy", 10, 1.25)] * 2
     assert main(["status", "windows", "--workspace", str(ws)]) == 0
-    assert "at step 10" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:2] in (["0", "COMPLETE"], ["1", "COMPLETE"])]
+    assert len(rows) == 2 and all(r[2:5] == ["ΔE", "divergence", "at"] for r in rows)  # "… at step 10, result kept"
+    assert out.count("result kept") >= 2 and "step 10," in out
+
+
+def test_export_writes_the_stopped_trials_that_kept_their_result(study, tmp_path, capsys):
+    ws, opts = study
+    out = tmp_path / "export"
+    assert main(["export", "windows", "--workspace", str(ws), "--top", "2", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["trials"]) == 2 and all(r["state"] == "COMPLETE" for r in summary["trials"])
+    for r in summary["trials"]:
+        text = (out / r["config"]).read_text()
+        assert "stopped (ΔE divergence at step 10), result kept" in text.splitlines()[1]
+
+
+def test_export_refuses_to_rank_by_a_test_metric(study, tmp_path, capsys):
+    ws, _ = study
+    out = tmp_path / "by_test"
+    assert main(["export", "windows", "--workspace", str(ws), "--metric", "test/last/pgd20x1_acc",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "test-set reading" in err and "validation" in err
+    assert not out.exists()

@@ -59,12 +59,12 @@ def test_evaluation_restores_train_mode(trained):
 
 def test_best_selected_on_the_masking_checked_validation_reading(trained):
     t, recs = trained
-    # the rule: the highest val/robust_acc among the epochs the masking check did not flag (all, if every one was)
-    pool = [r for r in recs if not r.metrics[R.VAL_MASKED]] or recs
-    best = max(pool, key=lambda r: r.metrics[R.VAL_ROBUST_ACC])
+    # the rule: the highest val/robust_acc, flagged or not (the earliest on a tie); the flag goes with it
+    best = max(recs, key=lambda r: (r.metrics[R.VAL_ROBUST_ACC], -r.epoch))
     assert recs[-1].metrics[R.BEST_VAL_ROBUST] == best.metrics[R.VAL_ROBUST_ACC]
     assert recs[-1].metrics[R.BEST_VAL_PGD] == best.metrics[R.VAL_PGD_ACC]
     assert t.best_epoch == best.epoch
+    assert recs[-1].metrics[R.BEST_MASKED] == best.metrics[R.VAL_MASKED]
     for r in recs:
         m = r.metrics
         assert m[R.VAL_ROBUST_ACC] == pytest.approx(m[R.VAL_PGD_ACC] - m[R.VAL_MASKING_GAP])

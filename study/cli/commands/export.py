@@ -49,10 +49,15 @@ def export(
     for key in (*sel.metrics, *params):
         t.add_column(header(key), justify="right", no_wrap=True)
     t.add_column("config", no_wrap=True)
+    t.add_column("note")
     for r in result.rows:
+        note = "; ".join(x for x in (r["stop"], "MASKED" if r["masked"] else "") if x)
         t.add_row(str(r["rank"]), str(r["number"]), *(fmt(m, v, False) for m, v in zip(sel.metrics, r["scores"])),
-                  *(fmt(p, r["params"].get(p), False) for p in params), r["config"])
+                  *(fmt(p, r["params"].get(p), False) for p in params), r["config"], note)
     out.print(t)
+    if any(r["masked"] for r in result.rows):
+        out.print("MASKED: the masking check flagged the trial's selected epoch; it is ranked by its checked reading, "
+                  "which already subtracts what the check broke (docs/method.md, 'Which checkpoint')", markup=False)
     for note in result.notes[1:]:
         out.print(f"[yellow]note:[/] {note}")
     out.print(f"wrote {len(result.rows)} config(s), summary.csv and summary.json (with the MLflow run ids) to "

@@ -34,13 +34,14 @@ def test_headers_break_at_separators_and_name_the_unit():
 
 
 def _quickstart_rows() -> list[TrialRow]:
-    """Eight trials shaped like the quickstart's: pruned and completed, three searched parameters."""
+    """Eight trials shaped like the quickstart's: stopped (result kept), pruned and completed, three parameters."""
     rows = []
     for i in range(8):
-        pruned = i % 3 != 2
+        stopped, pruned = i % 3 != 2, i == 4
         rows.append(TrialRow(
             number=i, state="PRUNED" if pruned else "COMPLETE",
-            stop_reason=("probe_collapse" if i % 2 else "delta_energy") if pruned else None, epochs=3 if pruned else 6,
+            stop_reason=("asha" if pruned else "probe_collapse" if i % 2 else "delta_energy") if stopped else None,
+            epochs=3 if stopped else 6, stop_step=96 if stopped else None,
             params={"der.weight": 0.0182 * (i + 1), "method.epsilon": 40.65 + 3.7 * i, "method.alpha": 73.30 - i},
             metrics={R.VAL_PGD_ACC: 0.05 * i, R.VAL_CLEAN_ACC: 0.9 - 0.01 * i, R.TRAIN_DELTA_MEAN: -0.7257 / (i + 1)},
         ))
@@ -60,7 +61,8 @@ def test_trial_table_is_readable_at_100_columns():
     for word in ("trial", "state", "epochs", "der.", "weight", "method.", "epsilon", "alpha", "(/255)", "val/",
                  "pgd_acc", "clean_acc", "(%)", "energy/", "train/", "delta_mean", "COMPLETE", "PRUNED"):
         assert word in words, word
-    assert "probe collapse" in text and "delta energy" in text
+    for word in ("stop", "probe", "collapse", "ΔE", "divergence", "ASHA", "step", "96,", "result", "kept", "pruned"):
+        assert word in words, word  # "probe collapse at step 96, result kept", wrapped between words
     assert "0.0182" in words and "40.6" in words and "35.0" in words  # trial 7: 0.35 -> 35.0 (%)
 
 
