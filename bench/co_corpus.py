@@ -47,6 +47,12 @@ GRIDS = {
         *(("RS-FGSM", "rs_fgsm", e, 2.0) for e in (24, 32)),
     ]),
     "cifar10": ("cifar10", 32, [("FGSM", "fgsm", 8, 1.0), ("RS-FGSM", "rs_fgsm", 8, 2.0)]),
+    # issue 25's search table: a product grid a study could search (method × ε × DER λ, each method at its
+    # default α), every run scored at one radius (--eval-epsilon 56)
+    "answer": ("mnist", 16, [(f"{label}", method, e, mult, der)
+                             for label, method, mult in (("FGSM", "fgsm", 1.0), ("RS-FGSM", "rs_fgsm", 1.25),
+                                                         ("N-FGSM", "n_fgsm", 1.0))
+                             for e in (48, 56, 64) for der in (0.0, 0.1, 1.0)]),
 }
 
 
@@ -83,6 +89,10 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
         cfg["schedule"] = {"name": args.schedule}
     if args.warmup_fraction is not None:
         cfg["schedule"] = {**cfg["schedule"], "warmup_fraction": args.warmup_fraction}
+    if args.eval_epsilon is not None:
+        cfg["eval"]["epsilon"] = args.eval_epsilon
+    if args.split_seed_from_seed:  # the ± over seeds then includes the data sample (train / validation split)
+        cfg["data"]["split_seed"] = seed
     cfg["name"] = _tagged(cfg["name"], args)
     return cfg
 
@@ -90,7 +100,9 @@ def run_config(source: dict, width: int, method: str, eps: float, mult: float, s
 def _tagged(name: str, args) -> str:
     """The run name with the schedule / learning-rate overrides in it, so overridden runs never share a file."""
     tag = (f"-{args.schedule}" if args.schedule else "") + (f"-lr{args.lr:g}" if args.lr is not None else "") \
-        + (f"-wf{args.warmup_fraction:g}" if args.warmup_fraction is not None else "")
+        + (f"-wf{args.warmup_fraction:g}" if args.warmup_fraction is not None else "") \
+        + (f"-ev{args.eval_epsilon:g}" if args.eval_epsilon is not None else "") \
+        + ("-ss" if args.split_seed_from_seed else "")
     if not tag:
         return name
     stem, seed = name.rsplit("-s", 1)
@@ -100,7 +112,7 @@ def _tagged(name: str, args) -> str:
 def _small_cnn(source: dict, width: int, method: str, eps: float, mult: float, seed: int, args, der: float) -> dict:
     return {
         "name": f"{source['name']}-{method}-e{eps:g}-a{mult:g}" + (f"-der{der:g}" if der else "") + f"-s{seed}",
-        "data": {**source, "train_subset": args.train_subset, "val_size": args.val_size, "test_subset": 256},
+        "data": {**source, "train_subset": args.train_subset, "val_size": args.val_size, "test_subset": args.test_subset},
         "model": {"name": "small_cnn", "width": width},
         "method": {"name": method, "epsilon": eps, "alpha": round(mult * eps, 4)},
         "der": {"weight": der},
@@ -120,9 +132,17 @@ def train_one(job: dict) -> dict:
         return json.loads(path.read_text())
     from trainables.config import RunConfig
     from trainables.fit import fit
+    from trainables.trainer import Trainer
 
     t0 = time.perf_counter()
-    res = fit(RunConfig.model_validate(job["config"]))
+    cfg = RunConfig.model_validate(job["config"])
+    trainer = Trainer(cfg)
+    callbacks = []
+    if job.get("epoch_test_pgd"):
+        from bench.epoch_test import epoch_test_callback
+
+        callbacks.append(epoch_test_callback(trainer, steps=job["epoch_test_pgd"], n=job.get("epoch_test_n")))
+    res = fit(cfg, job.get("workdir"), callbacks=callbacks, trainer=trainer)
     out = {**{k: v for k, v in job.items() if k != "path"}, "records": [r.flat() for r in res.records],
            "wall_s": time.perf_counter() - t0}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +168,9 @@ def jobs(args) -> list[dict]:
                 cfg = run_config(source, width, method, eps, mult, seed, args, der)
                 out.append({"grid": grid, "dataset": dataset, "label": label, "method": method, "eps": eps,
                             "alpha_mult": mult, "der": der, "seed": seed, "config": cfg, "command": args.command,
-                            "path": str(Path(args.out) / f"{cfg['name']}.json")})
+                            "path": str(Path(args.out) / f"{cfg['name']}.json"),
+                            "epoch_test_pgd": args.epoch_test_pgd, "epoch_test_n": args.epoch_test_n,
+                            "workdir": str(Path(args.out) / "runs" / cfg["name"]) if args.keep_checkpoints else None})
     return out
 
 
@@ -178,7 +200,8 @@ def summarize(runs: list[dict], by_name: bool = False) -> list[dict]:
         ep = epoch_records(r)
         key = (r["dataset"], setting_of(r) if by_name else r["label"], r["eps"], r["alpha_mult"], r.get("der", 0.0))
         row = rows.setdefault(key, {"dataset": key[0], "setting": key[1], "eps": key[2], "alpha_mult": key[3],
-                                    "runs": 0, "collapsed": 0, "peak": [], "last": [], "wall": 0.0})
+                                    "der": key[4], "method": r["method"], "runs": 0, "collapsed": 0, "peak": [],
+                                    "last": [], "wall": 0.0})
         row["runs"] += 1
         row["collapsed"] += collapse_of(ep) is not None
         row["peak"].append(max(x[LABEL] for x in ep))
@@ -194,6 +217,20 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p, d = k / n, 1 + z * z / n
     c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
     return max(0.0, c - h), min(1.0, c + h)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The corpus as bench/README.md's markdown table (bench/replay.py compares the two)."""
+    lines = ["| method (α) | ε | DER λ | seeds | classic CO | 95 % Wilson | mean peak / last `val/robust_acc` |",
+             "|---|---|---|---|---|---|---|"]
+    for w in sorted(rows, key=lambda w: (w["method"], w["eps"], w["der"])):
+        lo, hi = wilson(w["collapsed"], w["runs"])
+        lines.append(f"| {w['method']} ({w['alpha_mult']:g}ε) | {w['eps']:g} | {w['der']:g} | {w['runs']} | "
+                     f"{w['collapsed']} | {lo:.2f}–{hi:.2f} | {sum(w['peak']) / len(w['peak']):.2f} / "
+                     f"{sum(w['last']) / len(w['last']):.2f} |")
+    n, co = sum(w["runs"] for w in rows), sum(w["collapsed"] for w in rows)
+    lines += ["", f"{n} runs, {co} classic collapses."]
+    return "\n".join(lines)
 
 
 def print_table(rows: list[dict], width: int = 20) -> None:
@@ -230,6 +267,17 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup-fraction", type=float, default=None,
                     help="the cyclic schedule's peak as a fraction of training (fast_adversarial MNIST: 0.4)")
     ap.add_argument("--schedule", default=None, help="learning-rate schedule instead of cyclic / the recipe's (e.g. constant)")
+    ap.add_argument("--eval-epsilon", type=float, default=None,
+                    help="the radius every run is scored at (eval.epsilon; default: each run's training ε)")
+    ap.add_argument("--split-seed-from-seed", action="store_true",
+                    help="data.split_seed = seed: each seed draws its own training subset and validation split")
+    ap.add_argument("--epoch-test-pgd", type=int, default=0,
+                    help="after every epoch, clean and PGD-k accuracy of that epoch's weights on the test subset "
+                         "(test/epoch/..., bench/epoch_test.py): what a search replay reads as the answer's test figure")
+    ap.add_argument("--epoch-test-n", type=int, default=None, help="test images of that reading (default: test_subset)")
+    ap.add_argument("--test-subset", type=int, default=256)
+    ap.add_argument("--keep-checkpoints", action="store_true",
+                    help="train each run in OUT/runs/NAME (state.pt and best.pt of its last epoch kept)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--recipe", default=None, help="a run config (e.g. search_spaces/recipes/fa_mnist_fgsm.yaml) whose "
                     "model, optimizer, schedule and batch size the runs take")

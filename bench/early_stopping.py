@@ -38,6 +38,13 @@ def chosen_rule(judge_file: str, label: str) -> dict:
         raise SystemExit(f"--rule {label!r} has no chosen constants in {judge_file}; rules there: "
                          f"{', '.join(k for k, r in rows.items() if r['constants'])}")
     constants = rows[label]["constants"]
+    if isinstance(constants, list):  # co_judge.py keeps one choice per split (folds of settings: several)
+        if any(c != constants[0] for c in constants):
+            raise SystemExit(f"--rule {label!r}: its splits chose different constants ({constants}); judge with "
+                             f"--split seeds or --judge-on to have one choice")
+        constants = constants[0]
+    if label.startswith("best ΔE "):
+        raise SystemExit(f"--rule {label!r}: name the ΔE family itself (e.g. 'ΔE p5 (train)'), not a composite")
     if label.endswith(" and probe"):
         raise SystemExit(f"--rule {label!r}: an 'and' composite cannot be written as a spec's stopping section")
     parts = [(label[: -len(" or probe")], constants["a"]), (PROBE, constants["b"])] \

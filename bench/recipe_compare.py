@@ -186,6 +186,41 @@ def nan() -> float:
     return float("nan")
 
 
+def markdown_from_results(path: Path) -> str:
+    """The comparison as bench/README.md's markdown (per-seed table, both distributions, the two tests), from a
+    ``--results`` file: no training (bench/replay.py)."""
+    from bench.two_sample import fisher_exact_p, rank_test, wilson
+
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        results = json.load(f)["runs"]
+    by = {k: {r["seed"]: r["final"] for r in results if r["kind"] == k} for k in KINDS}
+    pct = lambda x: "–" if x is None or x != x else f"{100 * x:.1f}"  # noqa: E731
+    lines = ["| seed | platform last PGD-50×10 | selected (epoch) | AutoAttack last / selected | independent loop last "
+             "PGD-50×10 | its AutoAttack last |", "|---|---|---|---|---|---|"]
+    for seed in sorted(set(by["platform"]) | set(by["reference"])):
+        f, g = by["platform"].get(seed, {}), by["reference"].get(seed, {})
+        lines.append(f"| {seed} | {pct(f.get(LAST))} | {pct(f.get(BEST))} ({int(f.get('test/best/epoch', 0))}) | "
+                     f"{pct(f.get(AA_LAST))} / {pct(f.get(AA_BEST))} | {pct(g.get(LAST))} | {pct(g.get(AA_LAST))} |")
+    msd = lambda xs: "–" if not xs else (f"{100 * statistics.mean(xs):.1f} ± "  # noqa: E731
+                                         f"{100 * (statistics.stdev(xs) if len(xs) > 1 else 0):.1f}")
+    last = {k: [f[LAST] for f in by[k].values() if LAST in f] for k in KINDS}
+    lines += ["", "| loop | runs | collapses (last < 20 %), 95 % Wilson | last PGD-50×10 (mean ± sd, %) | "
+              "selected-epoch PGD-50×10 | AutoAttack last | AutoAttack selected |", "|---|---|---|---|---|---|---|"]
+    for k in KINDS:
+        c = sum(x < COLLAPSE for x in last[k])
+        lo, hi = wilson(c, len(last[k]))
+        sel = [f[BEST] for f in by[k].values() if BEST in f]
+        lines.append(f"| {k} | {len(last[k])} | {c} ({lo:.2f}–{hi:.2f}) | {msd(last[k])} | {msd(sel)} | "
+                     f"{msd([f[AA_LAST] for f in by[k].values() if AA_LAST in f])} | "
+                     f"{msd([f[AA_BEST] for f in by[k].values() if AA_BEST in f])} |")
+    name, p2 = rank_test(last["platform"], last["reference"])
+    cp, cr = (sum(x < COLLAPSE for x in last[k]) for k in KINDS)
+    lines += ["", f"Last-epoch PGD-50×10, platform vs independent loop: {name} p = {p2:.3f} (two-sided); collapses "
+              f"{cp}/{len(last['platform'])} vs {cr}/{len(last['reference'])}: Fisher's exact p = "
+              f"{fisher_exact_p(cp, len(last['platform']), cr, len(last['reference'])):.3f}."]
+    return "\n".join(lines)
+
+
 def write_results(path: Path, results: list[dict], args) -> None:
     """Every run's per-epoch (and window) records and final figures, compact, gzip: no checkpoints."""
     try:
