@@ -184,7 +184,8 @@ class MaskingCheck(_Strict):
     see masking that zeroes or shatters gradients. ``val/masking_gap`` = the share of those images only the
     check broke, ``val/robust_acc`` = ``val/pgd_acc`` − ``val/masking_gap``: what model selection and (via
     ``best/val_robust_acc``) the default search objective read. An epoch whose gap exceeds ``threshold`` is
-    flagged (``val/masked`` = 1) and never selected while an unflagged one exists. Figures: bench/masking.py.
+    flagged (``val/masked`` = 1); the flag marks the trial when that epoch is selected (``best/masked``), it
+    does not veto the epoch (issue 25, docs/method.md "Which checkpoint"). Figures: bench/masking.py.
     """
 
     n: int = Field(128, ge=0, description="Validation images checked per epoch (0: off).")
