@@ -1,0 +1,253 @@
+"""Does the per-epoch masking check see what AutoAttack sees? A panel of real checkpoints with known ground truth
+(issue 26).
+
+Each checkpoint (a run's ``best.pt`` or last ``state.pt``, or a deliberately masked wrapper of one) is read on test
+by PGD-50×10 and AutoAttack standard on the same first ``--test-n`` images: ground truth "masked" when AutoAttack
+reads more than 5 points below PGD-50×10. On its own validation split (rebuilt from the checkpoint's run config)
+each candidate check runs as the trainer runs it: validation PGD-10 (step ε/4) on the first ``--val-n`` images,
+the candidate on the ones PGD left robust, the checked reading ``val/robust_acc`` = PGD × the share left robust
+(``trainables.validation.masking_gap``), and a flag by each flag rule; AutoAttack standard on the same validation
+images is the reading to be near. Printed: one row per checkpoint, then per candidate its recall on the masked
+checkpoints, its false-flag rate on the others, how often its checked reading is within 3 points of AutoAttack on
+validation, and its cost per check. Checkpoints are read, never trained: the corpora that made them are
+bench/co_corpus.py and bench/recipes.py --compare-reference (their folders under bench/out/).
+
+    STUDY_DATA_DIR=../shared/data python bench/masking_panel.py [--test-n 200] [--val-n 128] [--workers 2]
+    STUDY_DATA_DIR=../shared/data python bench/masking_panel.py --quick     # 3 checkpoints, small n: minutes
+    python bench/masking_panel.py --report bench/results/masking_panel.json.gz   # the tables again, no attack
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+OUT = REPO / "bench" / "out"
+TRUTH_GAP = 0.05  # masked: AutoAttack more than this below PGD-50x10 (issue 26's definition)
+NEAR = 0.03  # a checked reading within this of AutoAttack on validation counts as right
+
+
+# ---------------------------------------------------------------- candidate checks: (model, x, y, eps, norm) -> survivors
+def _attacks(names: tuple[str, ...], queries: int) -> Callable:
+    """A check that chains torchattacks components on the PGD-robust images, each on the survivors of the last."""
+    def check(model, x, y, eps, norm):
+        import torch
+        import torchattacks as ta
+
+        tn = {"linf": "Linf", "l2": "L2"}[norm]
+        build = {
+            "apgd_ce": lambda: ta.APGD(model, norm=tn, eps=eps, steps=100, n_restarts=1, loss="ce", seed=0),
+            "apgd_dlr": lambda: ta.APGD(model, norm=tn, eps=eps, steps=100, n_restarts=1, loss="dlr", seed=0),
+            "apgd_t": lambda: ta.APGDT(model, norm=tn, eps=eps, steps=100, n_restarts=1, n_classes=10, seed=0),
+            "square": lambda: ta.Square(model, norm=tn, eps=eps, n_queries=queries, n_restarts=1, seed=0),
+        }
+        ok = torch.ones(len(y), dtype=torch.bool)
+        for name in names:
+            if not ok.any():
+                break
+            adv = build[name]()(x[ok], y[ok])
+            with torch.no_grad():
+                ok[ok.clone()] = model(adv).argmax(1) == y[ok]
+        return ok
+    return check
+
+
+def _autoattack(model, x, y, eps, norm):
+    """AutoAttack standard as the check (per image: broken by any component)."""
+    import torch
+    import torchattacks as ta
+
+    from trainables.autoattack import VERSIONS
+
+    parts = VERSIONS["standard"].components(model, {"linf": "Linf", "l2": "L2"}[norm], eps, 10, 0)
+    adv = ta.MultiAttack(parts)(x, y)
+    with torch.no_grad():
+        return model(adv).argmax(1) == y
+
+
+CHECKS: dict[str, Callable] = {
+    "APGD-CE + Square 300 (default)": _attacks(("apgd_ce", "square"), 300),
+    "APGD-CE + APGD-DLR + Square 1000": _attacks(("apgd_ce", "apgd_dlr", "square"), 1000),
+    "APGD-CE + APGD-T + Square 1000": _attacks(("apgd_ce", "apgd_t", "square"), 1000),
+    "AutoAttack standard": _autoattack,
+}
+
+
+# ---------------------------------------------------------------- flag rules: (pgd_acc, checked, broken) -> flag
+def wilson_lower(k: int, n: int, z: float = 1.645) -> float:
+    """One-sided 95 % Wilson lower bound of a share k / n (0 when n = 0)."""
+    if not n:
+        return 0.0
+    p, d = k / n, 1 + z * z / n
+    return max(0.0, (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / d)
+
+
+FLAGS: dict[str, Callable[[float, int, int], bool]] = {
+    "gap > 0.05 (default)": lambda pgd, checked, broken: pgd * broken / checked > 0.05 if checked else False,
+    "broken share > 0.10, 95 % bound": lambda pgd, checked, broken: wilson_lower(broken, checked) > 0.10,
+    "broken share > 0.05, 95 % bound": lambda pgd, checked, broken: wilson_lower(broken, checked) > 0.05,
+}
+
+
+# ---------------------------------------------------------------- the panel
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    path: str  # best.pt or state.pt
+    masked_wrapper: bool = False  # wrap in shattered gradients (input quantised to 2 levels)
+
+
+def discover(quick: bool) -> list[Entry]:
+    """The checkpoints the corpora left under bench/out: the fa_mnist recipe seeds (best and last), collapsed and
+    healthy single-step runs of the answer corpus, and shattered-gradient wrappers of two of them."""
+    out: list[Entry] = []
+    recipe = sorted((OUT / "recipes" / "compare" / "runs").glob("platform-seed*/checkpoint"))
+    for d in recipe:
+        seed = d.parent.name.split("-")[1]
+        out += [Entry(f"fa_mnist {seed} best", str(d / "best.pt")), Entry(f"fa_mnist {seed} last", str(d / "state.pt"))]
+    corpus = OUT / "answer_corpus"
+    picks = [("fgsm-bneval-e56-a1-ev56-ss-s0", "FGSM 56 s0 (collapsed)"), ("fgsm-bneval-e56-a1-ev56-ss-s1", "FGSM 56 s1 (collapsed)"),
+             ("fgsm-bneval-e64-a1-der1-ev56-ss-s4", "FGSM 64 λ1 s4 (collapsed)"), ("fgsm-bneval-e56-a1-ev56-ss-s2", "FGSM 56 s2 (healthy)"),
+             ("rs_fgsm-bneval-e64-a1.25-ev56-ss-s0", "RS-FGSM 64 s0"), ("rs_fgsm-bneval-e56-a1.25-ev56-ss-s3", "RS-FGSM 56 s3"),
+             ("n_fgsm-bneval-e48-a1-ev56-ss-s2", "N-FGSM 48 s2")]
+    for run, label in picks:
+        d = corpus / "runs" / f"mnist-{run}" / "checkpoint"
+        if (d / "state.pt").exists():
+            out.append(Entry(f"{label} last", str(d / "state.pt")))
+    bases = [e for e in out if e.name.endswith("last")][:1] + [e for e in out if "RS-FGSM 64" in e.name][:1]
+    out += [Entry(f"{e.name} behind shattered gradients", e.path, masked_wrapper=True) for e in bases]
+    if quick:
+        out = out[:1] + [e for e in out if "collapsed" in e.name][:1] + [e for e in out if e.masked_wrapper][:1]
+    return out
+
+
+def _shattered(model):
+    from torch import nn
+
+    class Shattered(nn.Module):
+        """Athalye et al.'s shattered gradients: the input quantised to two levels (gradient 0 everywhere)."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x * 0 + x.round().detach())
+
+    return Shattered(model).eval()
+
+
+def measure(job: dict) -> dict:
+    """Every reading of one checkpoint (runs in a worker process)."""
+    import torch
+
+    from trainables.autoattack import autoattack_accuracy
+    from trainables.evaluate import robust_accuracy
+    from trainables.generation.run import load_for_generation
+    from trainables.runtime import seed_all
+    from trainables.validation import eval_pgd, masking_gap
+
+    torch.set_num_threads(1)
+    e = Entry(**job["entry"])
+    model, data, cfg, _ = load_for_generation(e.path)
+    model = _shattered(model) if e.masked_wrapper else model.eval()
+    eps, norm, row, t0 = cfg.eval_epsilon / 255, cfg.eval_norm, {"name": e.name, "path": e.path}, time.perf_counter()
+    test = list(data.test_batches(256))
+    xt, yt = torch.cat([b[0] for b in test])[: job["test_n"]], torch.cat([b[1] for b in test])[: job["test_n"]]
+    seed_all(0)
+    row["test_pgd50x10"] = robust_accuracy(model, [(xt, yt)], eval_pgd(cfg, 50, 10, contextlib.nullcontext, test=True))["adv_acc"]
+    row["test_autoattack"] = autoattack_accuracy(model, xt, yt, eps, norm, data.num_classes, 256, 0)
+    row["masked"] = row["test_autoattack"] < row["test_pgd50x10"] - TRUTH_GAP
+    xv, yv = next(iter(data.val_batches(job["val_n"])))
+    xv, yv = xv[: job["val_n"]], yv[: job["val_n"]]
+    seed_all(1)
+    r = robust_accuracy(model, [(xv, yv)], eval_pgd(cfg, cfg.eval.val_pgd_steps, 1, contextlib.nullcontext),
+                        keep_first=len(yv))
+    pgd, ok = r["adv_acc"], r["robust_mask"]
+    row["val_pgd10"], row["val_autoattack"] = pgd, autoattack_accuracy(model, xv, yv, eps, norm, data.num_classes, 256, 0)
+    row["checks"] = {}
+    for name, check in CHECKS.items():
+        c0 = time.perf_counter()
+        broken = int(ok.sum()) - int(check(model, xv[ok], yv[ok], eps, norm).sum()) if ok.any() else 0
+        gap = masking_gap(pgd, int(ok.sum()), broken)
+        row["checks"][name] = {"checked": int(ok.sum()), "broken": broken, "reading": pgd - gap,
+                               "flags": {f: rule(pgd, int(ok.sum()), broken) for f, rule in FLAGS.items()},
+                               "seconds": time.perf_counter() - c0}
+    row["seconds"] = time.perf_counter() - t0
+    print(f"[{row['seconds']:5.0f} s] {e.name}: PGD-50x10 {row['test_pgd50x10']:.3f}, AA {row['test_autoattack']:.3f}"
+          f"{' MASKED' if row['masked'] else ''}; val PGD {pgd:.3f}, val AA {row['val_autoattack']:.3f}", flush=True)
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    """Per-checkpoint rows, then per candidate check and flag rule: recall, false flags, readings near AutoAttack."""
+    pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    checks = list(rows[0]["checks"])
+    lines = ["| checkpoint | test PGD-50×10 | test AutoAttack | masked (truth) | val PGD-10 | val AutoAttack | "
+             + " | ".join(f"{c}: reading" for c in checks) + " |", "|" + "---|" * (6 + len(checks))]
+    for r in rows:
+        lines.append(f"| {r['name']} | {pct(r['test_pgd50x10'])} | {pct(r['test_autoattack'])} | "
+                     f"{'yes' if r['masked'] else 'no'} | {pct(r['val_pgd10'])} | {pct(r['val_autoattack'])} | "
+                     + " | ".join(pct(r["checks"][c]["reading"]) for c in checks) + " |")
+    masked = [r for r in rows if r["masked"]]
+    other = [r for r in rows if not r["masked"]]
+    lines += ["", f"{len(rows)} checkpoints, {len(masked)} masked by the ground truth.", "",
+              "| check | flag rule | flags the masked (recall) | flags the others | reading within 3 points of val "
+              "AutoAttack | seconds per check (mean) |", "|---|---|---|---|---|---|"]
+    for c in checks:
+        near = sum(abs(r["checks"][c]["reading"] - r["val_autoattack"]) <= NEAR for r in rows)
+        secs = sum(r["checks"][c]["seconds"] for r in rows) / len(rows)
+        for f in FLAGS:
+            hit = sum(r["checks"][c]["flags"][f] for r in masked)
+            false = sum(r["checks"][c]["flags"][f] for r in other)
+            lines.append(f"| {c} | {f} | {hit}/{len(masked)} | {false}/{len(other)} | {near}/{len(rows)} | {secs:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--test-n", type=int, default=200)
+    ap.add_argument("--val-n", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="3 checkpoints, test-n 32, val-n 32")
+    ap.add_argument("--results", default=None, help="write the rows (gzip JSON) for bench/results/")
+    ap.add_argument("--report", default=None, help="print the tables of a --results file and exit")
+    args = ap.parse_args(argv)
+    if args.report:
+        import gzip
+
+        with gzip.open(args.report, "rt") as f:
+            print(markdown(json.load(f)["rows"]))
+        return 0
+    if args.quick:
+        args.test_n, args.val_n = 32, 32
+    entries = discover(args.quick)
+    if not entries:
+        raise SystemExit("no checkpoints under bench/out: run bench/co_corpus.py --grid answer --keep-checkpoints and "
+                         "bench/recipes.py --compare-reference first (bench/README.md)")
+    print(f"{len(entries)} checkpoints; test n {args.test_n}, validation n {args.val_n}; {args.workers} workers", flush=True)
+    t0 = time.perf_counter()
+    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n} for e in entries]
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as ex:
+        rows = list(ex.map(measure, jobs))
+    print(markdown(rows))
+    print(f"\n{time.perf_counter() - t0:.0f} s wall")
+    if args.results:
+        from bench.traces import pack
+
+        pack([], args.results, "python bench/masking_panel.py " + " ".join(argv or sys.argv[1:]), rows=rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
