@@ -207,28 +207,29 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def degenerate_markdown(sources: list[str]) -> str:
-    """What the degenerate rule (on by default) stops in a corpus, at epoch resolution: runs it stops, and of those
-    how many stay a constant classifier (validation clean accuracy never more than 0.1 above chance afterwards)
-    and how many go on to learn (the rule's false alarms), with their final checked reading."""
+def degenerate_markdown(sources: list[str], graces: tuple[int, ...] = (2, 3)) -> str:
+    """What the degenerate rule (on by default) stops in a corpus, at epoch resolution, per grace: runs it stops, and
+    of those how many stay a constant classifier (validation clean accuracy never more than 0.1 above chance
+    afterwards) and how many go on to learn (false alarms), with their last checked reading."""
     from study.stopping.rules import Degenerate
 
-    rows, recovered = [], []
-    for run in load(sources):
-        recs = [r for r in run["records"] if not R.is_partial(r)]
-        s = stop_step(Degenerate(), recs)
-        if s is None:
-            continue
-        after = [r for r in recs if r[R.STEP] > s]
-        learned = any(r[R.VAL_CLEAN_ACC] > r[R.VAL_CHANCE_ACC] + 0.1 for r in after)
-        rows.append(learned)
-        if learned:
-            recovered.append(recs[-1][R.VAL_ROBUST_ACC])
-    n = len(load(sources))
-    return (f"The degenerate rule (grace 2 epochs, margin 0.02) stops {len(rows)} of {n} runs; {sum(rows)} of them "
-            f"went on to learn (validation clean accuracy more than 0.1 above chance later; last checked reading "
-            + (", ".join(f"{100 * x:.0f} %" for x in sorted(recovered)) if recovered else "–")
-            + f"), {len(rows) - sum(rows)} stayed constant classifiers.")
+    runs = load(sources)
+    lines = ["| grace (epochs) | runs stopped | of which learned later (last `val/robust_acc`) | stayed constant |",
+             "|---|---|---|---|"]
+    for grace in graces:
+        stopped, learned = 0, []
+        for run in runs:
+            recs = [r for r in run["records"] if not R.is_partial(r)]
+            s = stop_step(Degenerate(grace_epochs=grace), recs)
+            if s is None:
+                continue
+            stopped += 1
+            if any(r[R.VAL_CLEAN_ACC] > r[R.VAL_CHANCE_ACC] + 0.1 for r in recs if r[R.STEP] > s):
+                learned.append(recs[-1][R.VAL_ROBUST_ACC])
+        shown = ", ".join(f"{100 * x:.0f} %" for x in sorted(learned)) or "–"
+        default = " (default)" if grace == Degenerate().grace_epochs else ""
+        lines.append(f"| {grace}{default} | {stopped} of {len(runs)} | {len(learned)} ({shown}) | {stopped - len(learned)} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

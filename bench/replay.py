@@ -56,6 +56,14 @@ def _judge(file: str, epochs_only: bool, judge_on: str | None = None) -> Callabl
     return table
 
 
+def _degenerate(file: str) -> Callable[[], str]:
+    def table() -> str:
+        from bench.co_judge import degenerate_markdown
+
+        return degenerate_markdown([str(RESULTS / file)])
+    return table
+
+
 def _recipe(file: str) -> Callable[[], str]:
     def table() -> str:
         from bench.recipe_compare import markdown_from_results
@@ -69,7 +77,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "answer_corpus": _corpus("answer_corpus.json.gz"),
     "search_replay_n9": _search("answer_corpus.json.gz", 9),
     "search_replay_n18": _search("answer_corpus.json.gz", 18),
+    "search_replay_n9_s3": _search("answer_corpus.json.gz", 9, seeds=3),
     "judge_settings_epochs": _judge("answer_corpus.json.gz", epochs_only=True),
+    "degenerate_answer_corpus": _degenerate("answer_corpus.json.gz"),
     "judge_settings_windows": _judge("answer_corpus.json.gz", epochs_only=False),
 }
 if (RESULTS / "fa_mnist_compare.json.gz").exists():

@@ -76,6 +76,7 @@ def test_spec_defaults():
     assert not s.stopping.delta_energy.enabled and s.stopping.degenerate.enabled
     p = s.stopping.probe
     assert p.enabled and (p.drop, p.reference, p.grace_epochs) == (0.2, "best", 0)
+    assert s.stopping.degenerate.grace_epochs == 3  # issue 25: at 2 it stopped slow starters that learned later
 
 
 @pytest.mark.parametrize("searched,needle", [
