@@ -130,3 +130,28 @@ def check_cluster(spec: StudySpec, local: bool, nodes: Optional[list[dict]] = No
         f"({'; '.join(map(_node_line, nodes)) or 'no alive node'}; in all {total.get('CPU', 0):g} CPU, "
         f"{total.get('GPU', 0):g} GPU), so no trial could ever start. Fix: lower resources.cpu / resources.gpu in the "
         f"spec to what one node offers, {more}")
+
+
+def range_warnings(spec: StudySpec) -> list[str]:
+    """Values outside their physical range that are legal but most likely not meant (``trainables.ranges``),
+    one line each, for every run config the search can produce (``variants``); the refused ones never get
+    here (validation and ``check_runs`` refuse them). Data rules only where the dataset's facts are known."""
+    from trainables.config import RunConfig
+    from trainables.data import dataset_facts
+    from trainables.ranges import config_findings, data_findings
+
+    lines: dict[str, None] = {}
+    seen: set[str] = set()
+    for label, cfg in variants(spec):
+        if not isinstance(cfg, RunConfig):
+            return []
+        findings = config_findings(cfg)
+        try:
+            findings += data_findings(cfg, dataset_facts(cfg.data))
+        except InputError:
+            pass
+        for f in findings:
+            if not f.refuse and f.text not in seen:
+                seen.add(f.text)
+                lines[label + f.text] = None
+    return list(lines)

@@ -280,6 +280,17 @@ class RunConfig(_Strict):
             raise ValueError(f"method.norm 'l2' is only supported by the pgd attack, not {self.method.name!r}")
         return self
 
+    @model_validator(mode="after")
+    def _physical(self) -> "RunConfig":
+        """Values outside their physical range that make every run meaningless are refused here, as one class
+        (``trainables.ranges``; its warnings are printed by the commands)."""
+        from trainables.ranges import config_findings, refuse_text
+
+        refused = refuse_text(config_findings(self))
+        if refused:
+            raise ValueError(refused)
+        return self
+
     @property
     def eval_epsilon(self) -> float:
         """The evaluation radius in 1/255 units: ``eval.epsilon``, else the training ``method.epsilon``."""

@@ -23,6 +23,8 @@ def check_run(cfg: "RunConfig", facts: Optional["DatasetFacts"] = None) -> "Data
     """Raise ``InputError`` (plain words, with the fix) if ``cfg`` cannot run on its dataset; return the facts."""
     from trainables.data import dataset_facts
 
+    from trainables.ranges import data_findings, refuse_text
+
     facts = facts or dataset_facts(cfg.data)
     d = cfg.data
     check_sizes(facts.num_train, facts.num_test, d.val_size, d.train_subset, d.test_subset, facts.name)
@@ -30,6 +32,9 @@ def check_run(cfg: "RunConfig", facts: Optional["DatasetFacts"] = None) -> "Data
         raise InputError(f"{facts.name} has {facts.num_classes} class(es); a classifier needs at least 2 "
                          f"(an imagefolder needs at least two class folders in train/ and test/)")
     check_model(cfg.model, facts)
+    refused = refuse_text(data_findings(cfg, facts))  # values outside their physical range (trainables.ranges)
+    if refused:
+        raise InputError(refused)
     return facts
 
 

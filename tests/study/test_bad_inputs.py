@@ -150,6 +150,25 @@ VALUES = {
     "bad study name": (lambda e: ["run", e["spec"], "--name", "a b/c"], ["study name", "letters"]),
     "bad study name in the spec": (spec(set_("name", "my study")), ["study name 'my study'", "no spaces"]),
 }
+PHYSICAL = {  # values outside their physical range that make every trial meaningless (trainables.ranges)
+    "L∞ epsilon beyond the pixel range": (spec(set_("run/method/epsilon", 300)),
+                                          ["method.epsilon = 300", "L∞ radius of 1.18", "all-grey image",
+                                           "below 127.5"]),
+    "L∞ epsilon at half the pixel range": (spec(set_("run/method/epsilon", 127.5)),
+                                           ["method.epsilon = 127.5", "no model can be robust", "below 127.5"]),
+    "evaluation radius beyond": (spec(set_("run/eval/epsilon", 200)), ["eval.epsilon = 200", "all-grey image"]),
+    "a searched epsilon beyond": (spec(param("method.epsilon", {"distribution": "uniform", "low": 8, "high": 300})),
+                                  ["search parameter 'method.epsilon' with value 300", "below 127.5"]),
+    "a step beyond the pixel range": (spec(set_("run/method/alpha", 300)),
+                                      ["method.alpha = 300", "larger than the whole pixel range", "other units"]),
+    "an evaluation step beyond": (spec(set_("run/eval/pgd_alpha", 400)), ["eval.pgd_alpha = 400", "pixel range"]),
+    "L2 radius beyond half the diagonal": (spec(set_("run/method", {"name": "pgd", "norm": "l2", "epsilon": 4000,
+                                                                     "steps": 2}), set_("run/eval/epsilon", 4000)),
+                                           ["method.epsilon = 4000", "L2 radius of 15.7", "1x28x28",
+                                            "below 3570"]),
+    "train: epsilon beyond": (lambda e: ["train", e["variant"](set_("method/epsilon", 200), doc=e["run"])],
+                              ["method.epsilon = 200", "below 127.5"]),
+}
 STORES = {
     "storage URL not a URL": (lambda e: ["run", e["spec"], "--optuna-storage", "optuna.db"],
                               ["Optuna storage", "sqlite:///"]),
@@ -174,7 +193,7 @@ COMMANDS = {
     "train missing config": (lambda e: ["train", str(e["tmp"] / "nope.yaml")], ["does not exist"]),
 }
 CLASSES = {"non-finite": NONFINITE, "resources": RESOURCES, "yaml": YAML_FILES, "data": DATA, "names": NAMES,
-           "values": VALUES, "stores": STORES, "commands": COMMANDS}
+           "values": VALUES, "physical ranges": PHYSICAL, "stores": STORES, "commands": COMMANDS}
 # a refused resource request must never hang (the bug was an endless wait for resources)
 PARAMS = [pytest.param(cls, name, id=f"{cls}: {name}", marks=[pytest.mark.timeout(30)] if cls == "resources" else [])
           for cls, cases in CLASSES.items() for name in cases]

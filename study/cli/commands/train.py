@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from study.cli.commands.common import Workspace, workspace_path
 from study.cli.display import console, fmt
@@ -37,11 +38,14 @@ def train(
     from trainables.fit import fit
 
     from trainables.preflight import check_run
+    from trainables.ranges import config_findings, data_findings, warnings_of
 
     cfg = load_run_config(config)
     if epochs:
         cfg = cfg.model_copy(update={"epochs": epochs})
-    check_run(cfg)  # the study pre-flight's data checks: sizes, classes, the model's input shape (exit 2)
+    facts = check_run(cfg)  # the study pre-flight's data checks: sizes, classes, the model's input shape (exit 2)
+    for line in warnings_of(config_findings(cfg) + data_findings(cfg, facts)):  # legal, most likely not meant
+        out.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     ws = workspace_path(workspace)
     root = dataroot.adopt(ws, cfg.data.root)
     if root:
