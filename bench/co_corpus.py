@@ -233,6 +233,32 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def bn_mode_markdown(runs: list[dict]) -> str:
+    """The paired BatchNorm-mode corpus (the same settings and seeds, the training attack's BatchNorm in train vs
+    eval mode) as a markdown table with Fisher's exact test per ε and pooled (bench/replay.py)."""
+    from bench.two_sample import fisher_exact_p
+
+    def mode(r):
+        return r["config"]["method"].get("attack_bn_mode") or "train"
+
+    counts: dict = {}
+    for r in runs:
+        c = counts.setdefault((r["eps"], mode(r)), [0, 0])
+        c[0] += collapse_of(epoch_records(r)) is not None
+        c[1] += 1
+    lines = ["| ε | train mode (the references'): classic CO / runs | eval mode | Fisher's exact p (two-sided) |",
+             "|---|---|---|---|"]
+    for eps in sorted({e for e, _ in counts}):
+        (kt, nt), (ke, ne) = counts[(eps, "train")], counts[(eps, "eval")]
+        lines.append(f"| {eps:g} | {kt}/{nt} | {ke}/{ne} | {fisher_exact_p(kt, nt, ke, ne):.3f} |")
+    kt = sum(c[0] for (e, m), c in counts.items() if m == "train")
+    nt = sum(c[1] for (e, m), c in counts.items() if m == "train")
+    ke = sum(c[0] for (e, m), c in counts.items() if m == "eval")
+    ne = sum(c[1] for (e, m), c in counts.items() if m == "eval")
+    lines.append(f"| both | {kt}/{nt} | {ke}/{ne} | {fisher_exact_p(kt, nt, ke, ne):.3f} |")
+    return "\n".join(lines)
+
+
 def print_table(rows: list[dict], width: int = 20) -> None:
     print(f"\n{'dataset':14} {'setting':{width}} {'eps':>4} {'a/eps':>5} {'CO':>5} {'95% CI':>11} {'peak':>5} {'last':>5}  "
           f"per-seed peak -> last {LABEL}")

@@ -37,6 +37,15 @@ def _corpus(file: str) -> Callable[[], str]:
     return table
 
 
+def _bn_modes(file: str) -> Callable[[], str]:
+    def table() -> str:
+        from bench.co_corpus import bn_mode_markdown
+        from bench.traces import load
+
+        return bn_mode_markdown(load(RESULTS / file))
+    return table
+
+
 def _search(file: str, num_samples: int, seeds: int = 1, reps: int = 20) -> Callable[[], str]:
     def table() -> str:
         from bench.search_replay import POLICIES, Table, markdown, replay_rows
@@ -80,6 +89,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "search_replay_n9_s3": _search("answer_corpus.json.gz", 9, seeds=3),
     "judge_settings_epochs": _judge("answer_corpus.json.gz", epochs_only=True),
     "degenerate_answer_corpus": _degenerate("answer_corpus.json.gz"),
+    "bn_paired": _bn_modes("bn_paired.json.gz"),
     "judge_settings_windows": _judge("answer_corpus.json.gz", epochs_only=False),
 }
 if (RESULTS / "fa_mnist_compare.json.gz").exists():
