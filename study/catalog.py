@@ -64,7 +64,10 @@ class Catalog:
         """Open the workspace's catalog; with ``create`` make it (and its table) if missing."""
         path = Path(workspace) / CATALOG_FILE
         if not path.exists() and not create:
-            raise UserError(f"no studies in workspace {workspace} (no {CATALOG_FILE}); pass --workspace DIR "
+            gone = "" if Path(workspace).is_dir() else (
+                f": the folder {workspace} does not exist (if it lives on a disk or a network share that is not "
+                f"mounted now, mount it again)")
+            raise UserError(f"no studies in workspace {workspace} (no {CATALOG_FILE}){gone}; pass --workspace DIR "
                             f"pointing at the folder you ran `study run` in")
         cat = cls(workspace)
         try:

@@ -2,13 +2,19 @@
 
 ``RAY_ADDRESS=host:port`` with nothing listening makes ``ray.init`` retry for ~14 minutes, so the
 port is checked with a TCP connect first.
+
+A local start on a busy machine (a 2-core laptop whose cores train something else) can take minutes:
+Ray's own waits (30 s for the GCS port, 20 connection tries, 60 s before a process gives up on the
+GCS with a raw "Failed to connect to GCS within 60 seconds" and dies) are raised to the platform's
+start budget (``study.raystart``), the console says when the start is slow, and a start that does not
+finish within the budget ends in one paragraph (``study.errors.Fault``) instead of Ray's line.
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
-from typing import Optional
+from typing import Callable, Optional
 
 from study.errors import UserError
 
@@ -34,9 +40,10 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
 
 
 def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus: Optional[float] = None,
-             verbose: bool = False, env: Optional[dict] = None) -> bool:
-    """Connect to ``address`` or start a local Ray with this machine's CPUs (dashboard off).
-    Returns False when Ray was already initialised in this process (nothing done)."""
+             verbose: bool = False, env: Optional[dict] = None, say: Optional[Callable[[str], None]] = None) -> bool:
+    """Connect to ``address`` or start a local Ray with this machine's CPUs (dashboard off); ``say`` gets the
+    line that a slow local start prints (default: stderr). Returns False when Ray was already initialised in
+    this process (nothing done)."""
     import ray
 
     if ray.is_initialized():
@@ -57,8 +64,11 @@ def init_ray(address: Optional[str], num_cpus: Optional[float] = None, num_gpus:
                             f"(~/.ray/auth_token or RAY_AUTH_TOKEN) and set RAY_AUTH_MODE=token") from None
         _after_init()
         return True
-    ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=False,
-             object_store_memory=_object_store_bytes(), **common)
+    from study import raystart
+
+    raystart.start_local(lambda: ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus,
+                                          include_dashboard=False, object_store_memory=_object_store_bytes(),
+                                          **common), say=say)
     _after_init()
     return True
 

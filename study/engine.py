@@ -20,6 +20,7 @@ from study.catalog import CATALOG_FILE, Catalog, StudyRow
 from study.dataroot import resolved
 from study.errors import UserError
 from study.failures import Failures
+from study.faults import set_context
 from study.kinds import KINDS
 from study.options import StudyOptions
 from study.spec import StudySpec
@@ -38,6 +39,7 @@ class StudyOutcome:
     log_file: Optional[Path] = None
     status: str = "finished"  # "failed" (every trial failed) or "interrupted" (Ctrl-C / SIGTERM: `study resume`)
     resumed: bool = True  # False: `study resume` found the study finished and did nothing
+    fault: Optional[str] = None  # the paragraph of a fault of the surroundings that stopped it (study.faultwatch)
 
 
 def smoke(spec: StudySpec) -> StudySpec:
@@ -73,7 +75,10 @@ def _build_tuner_parts(spec: StudySpec, name: str, opts: StudyOptions, tracking)
     kind = KINDS[spec.kind]
     policy, watched, inner = kind.stopping(spec)
     scheduler = DivergenceScheduler(policy, watched, inner)
-    callbacks = [StopReasonCallback(), ProgressCallback(se.metrics, getattr(kind.base(spec), "epochs", None))]
+    from study.faultwatch import FaultWatch
+
+    callbacks = [StopReasonCallback(), ProgressCallback(se.metrics, getattr(kind.base(spec), "epochs", None)),
+                 FaultWatch()]
     study_cfg = {"name": name, "sinks": []}
     if tracking is not None:
         callbacks.append(tracking.driver_callback())
@@ -116,6 +121,7 @@ def run_study(spec: StudySpec, name: str, opts: StudyOptions) -> StudyOutcome:
 
     from study.tracking import Tracking
 
+    set_context(opts.workspace, opts.optuna_storage, opts.mlflow_uri, opts.storage_path)  # for a fault's paragraph
     prepare(spec, name, opts)  # bad inputs fail before anything is recorded
     opts.workspace.mkdir(parents=True, exist_ok=True)
     logs.to_file(logs.log_path(opts.workspace, name), opts.verbose)  # library output and tracebacks (Ray's too)
@@ -197,6 +203,7 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
         opts.mlflow_uri = unmasked_url(row.mlflow_uri, mlflow_uri, "--mlflow-uri")
     opts.storage_path = row.storage_path
     opts.ray_address = opts.ray_address or row.ray_address
+    set_context(opts.workspace, opts.optuna_storage, opts.mlflow_uri, opts.storage_path)
     spec = row.spec()
     experiment_path = _join(row.storage_path, name)
     if not tune.Tuner.can_restore(experiment_path):
@@ -214,31 +221,85 @@ def resume_study(name: str, opts: StudyOptions, optuna_storage: Optional[str] = 
     tracking = Tracking.reopen(opts.mlflow_uri, name, row.mlflow_parent_run_id) if row.mlflow_parent_run_id else None
     register_url(opts.optuna_storage)  # Ray's pickled searcher holds the masked URL
     catalog.update(name, status="running")
-    tuner = tune.Tuner.restore(experiment_path, trainable=_trainable(spec), resume_unfinished=True,
-                               resume_errored=False)
+    tuner = _restore(experiment_path, spec)
     return _finish(tuner, catalog, name, opts, experiment_path, spec, tracking)
+
+
+def _restore(experiment_path: str, spec: StudySpec):
+    """Ray Tune's experiment, restored; its state files cut short (a disk that failed or filled while Ray wrote
+    them, which Ray does without a rename) end in one paragraph instead of an unpickling traceback."""
+    import json
+    import pickle
+
+    from ray import tune
+
+    from study.errors import Fault
+
+    try:
+        return tune.Tuner.restore(experiment_path, trainable=_trainable(spec), resume_unfinished=True,
+                                  resume_errored=False)
+    except (EOFError, pickle.UnpicklingError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise Fault(f"Ray Tune's saved state of this study in {experiment_path} is cut short ({type(e).__name__}: "
+                    f"{e}), most likely by a disk that failed or filled while Ray wrote it; the study cannot continue "
+                    f"from it. What it finished is kept: Optuna's trials, their MLflow runs and checkpoints (`study "
+                    f"status`, `study export` and `study report` read them). Fix: restore {experiment_path} from a "
+                    f"backup, or start the remaining work as a new study (--name)") from e
 
 
 def _finish(tuner, catalog: Catalog, name: str, opts: StudyOptions, experiment_path: str, spec: StudySpec,
             tracking=None) -> StudyOutcome:
+    from study import faults, faultwatch, interrupt
     from study.failures import from_results
     from study.search import reconcile
 
-    status, failures = "interrupted", Failures()
+    status, failures, reconciled = "interrupted", Failures(), 0
+    faultwatch.reset()
+    interrupt.set_abandon(lambda: Catalog.open(opts.workspace).update(name, status="interrupted"))
+    fit_error: Optional[BaseException] = None
     try:
         grid = tuner.fit()  # on Ctrl-C Ray Tune stops the trials, saves its state and returns early
-        if len(grid) >= _total(spec) and grid.num_terminated + grid.num_errors == len(grid):
+        if faultwatch.last() is None and len(grid) >= _total(spec) and \
+                grid.num_terminated + grid.num_errors == len(grid) and _all_ended(experiment_path, _total(spec)):
             failures = from_results(grid)
             status = "failed" if failures.all_failed else "finished"
+    except BaseException as e:
+        fit_error = e
+        raise
     finally:
-        reconciled = reconcile(_storage(opts.optuna_storage), name) if status != "interrupted" else 0
-        catalog.update(name, status=status)
-        if tracking is not None:
-            if status == "finished" and KINDS[spec.kind].registers_model:
-                tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
-            tracking.finish({"finished": "FINISHED", "failed": "FAILED"}.get(status, "KILLED"))
+        interrupt.set_abandon(None)
+        try:
+            reconciled = reconcile(_storage(opts.optuna_storage), name) if status != "interrupted" else 0
+            catalog.update(name, status=status)
+            if tracking is not None:
+                if status == "finished" and KINDS[spec.kind].registers_model:
+                    tracking.register_best(opts.optuna_storage, spec.search.metrics[0], spec.search.modes[0])
+                tracking.finish({"finished": "FINISHED", "failed": "FAILED"}.get(status, "KILLED"))
+        except Exception:  # noqa: BLE001
+            if fit_error is None:
+                raise
+            # the fault that stopped fit (a full disk, a locked database) is the one to report, not its echo here
+            log.exception("could not record the end of study %s", name)
+    fault = faultwatch.last()
     return StudyOutcome(name, experiment_path, failures.failed, reconciled, failures,
-                        logs.log_path(opts.workspace, name), status=status)
+                        logs.log_path(opts.workspace, name), status=status,
+                        fault=faults.paragraph(fault) if fault is not None else None)
+
+
+def _all_ended(experiment_path: str, total: int) -> bool:
+    """Whether the experiment state Ray Tune saved last holds every planned trial, each TERMINATED or ERROR.
+
+    ``fit``'s own results cannot tell: when it stops on Ctrl-C or SIGTERM, Ray Tune saves its state (trials
+    in flight RUNNING) and then marks every trial in flight TERMINATED in memory, so a study interrupted
+    after its last trial started (every trial in its final test evaluation, say) would look finished, and its
+    trials in flight would be marked failed (issue 31). The saved state is what `study resume` continues from."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        trials = ExperimentAnalysis(experiment_path).trials
+    except Exception:  # noqa: BLE001 - no readable state: treat as unfinished, `study resume` will tell
+        log.warning("could not read the experiment state at %s", experiment_path, exc_info=True)
+        return False
+    return len(trials) >= total and all(t.status in ("TERMINATED", "ERROR") for t in trials)
 
 
 def _join(base: str, name: str) -> str:

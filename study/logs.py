@@ -54,6 +54,9 @@ def to_file(path: Path, verbose: bool = False) -> Path:
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    # a log file that cannot be written any more (a full or read-only disk) must not put logging's own
+    # "--- Logging error ---" tracebacks on the console: the fault is reported once, in the platform's words
+    logging.raiseExceptions = False
     if not verbose:
         warnings.simplefilter("default")  # shown once each, through logging (so: into the file)
         warnings.simplefilter("ignore", ResourceWarning)  # as Python's default: at exit, logging is closed

@@ -32,6 +32,14 @@ class MaskedRDBStorage(optuna.storages.RDBStorage):
 
 
 def open_storage(url: str) -> MaskedRDBStorage:
+    """Optuna's storage at ``url``. SQLite waits ``$STUDY_SQLITE_TIMEOUT`` (30 s) for another process's lock
+    instead of its own 5 s (a database browser, a second `study` command reading it); past that the driver
+    stops with one paragraph naming the file (``study.faults``)."""
+    from study.faults import sqlite_timeout_s
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     register_url(url)
-    return MaskedRDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": sqlite_timeout_s()}
+    return MaskedRDBStorage(url, engine_kwargs=kwargs)

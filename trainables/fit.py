@@ -3,6 +3,13 @@
 Used by ``study train`` and by the Ray trainable's local twin. A directory that already holds a
 checkpoint is resumed: records after the checkpoint's epoch are dropped first (window reports of the
 epoch in progress too), so a crash between writing a record and its checkpoint never duplicates one.
+
+A local run keeps one checkpoint (``checkpoint/state.pt`` and ``best.pt``, overwritten every epoch), where a
+study's trial keeps two (Ray Tune's ``num_to_keep=2``: a torn newest one is skipped for the one before,
+``trainables.resume``). One is enough here: both files are written atomically on this machine's disk
+(``trainables.checkpoint.save``: a temporary file, fsync, rename), so a kill or a full disk mid-write leaves
+the previous epoch's file whole; a file damaged some other way is refused on load, by name (its checksums,
+``trainables.checkpoint.verify``), never silently retrained over; deleting the run's folder starts it over.
 """
 from __future__ import annotations
 

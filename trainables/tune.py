@@ -9,14 +9,19 @@ itself does not. One worker process may run many trials in turn (Ray's ``reuse_a
 ``trainables.worker`` says what each trial resets, and the split data comes from the
 process's cache (``trainables.data.cache``). Every report carries a checkpoint: it is what a
 restarted worker or a resumed study continues from, and the last one of every trial, stopped or
-not, is the model that ``study generate --run`` and the model registry read.
+not, is the model that ``study generate --run`` and the model registry read. A restore takes the newest whole
+checkpoint (``trainables.resume``: a torn one is skipped for the one before it, with a warning), and a fault of
+the trial's surroundings (a full disk, a tracking server gone: ``trainables.faults``) holds the trial for the
+driver to stop the study cleanly instead of failing it (``_hold``).
 """
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +29,18 @@ from ray import tune
 
 from trainables import records as R
 from trainables.config import RunConfig
+from trainables.faults import EnvFault, environmental
 from trainables.overrides import resolve_trial
+from trainables.resume import HISTORY_FILE, Restored, restore, write_manifest
 from trainables.timing import PhaseClock
 from trainables.worker import begin_trial, end_trial
 
+log = logging.getLogger(__name__)
 SEED_INDEX = "__seed_index__"
 TRIAL_NUMBER = "__trial_number__"
-HISTORY_FILE = "records.jsonl"
+FAULT_KEY = "fault"  # a report saying the trial is held by a fault of its surroundings (``_hold``)
+WARNING_KEY = "warning"  # a report carrying a warning for the console (a torn checkpoint skipped on restore)
+HOLD_S = 600.0
 
 
 def resolve_config(config: dict[str, Any]) -> RunConfig:
@@ -69,7 +79,8 @@ def _finish(trainer, cfg: RunConfig, sinks: list) -> dict:
 
 
 def _build(cfg: RunConfig, clock: PhaseClock):
-    """The trial's data (from this process's split cache), its trainer, and what its checkpoint restores."""
+    """The trial's data (from this process's split cache), its trainer, and what its checkpoint restored
+    (``trainables.resume``: the record history, and the torn checkpoints skipped)."""
     with clock.phase("imports"):  # paid by a worker's first trial only
         from trainables.data import build_data
         from trainables.data.cache import cached_split
@@ -81,15 +92,15 @@ def _build(cfg: RunConfig, clock: PhaseClock):
         data = build_data(cfg.data, cfg.batch_size, rt.device, cfg.seed, rt.channels_last, cached_split(cfg.data))
     with clock.phase("model"):
         trainer = Trainer(cfg, data=data)
-    history: list[dict] = []
+    restored = Restored()
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
-        with clock.phase("restore"), ckpt.as_directory() as d:
-            trainer.load(d)
-            hist_path = Path(d) / HISTORY_FILE
-            if hist_path.exists():
-                history = [json.loads(x) for x in hist_path.read_text().splitlines() if x.strip()]
-    return trainer, history
+        with clock.phase("restore"):  # the newest whole checkpoint: a torn one is skipped with a warning
+            restored = restore(ckpt, trainer.load)
+        if not restored.used:  # none was whole: from epoch 1, with a trainer no half-done load touched
+            with clock.phase("model"):
+                trainer = Trainer(cfg, data=data)
+    return trainer, restored
 
 
 def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: PhaseClock) -> None:
@@ -122,6 +133,7 @@ def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: Ph
             with clock.phase("checkpoint"):
                 trainer.save(d)
                 (Path(d) / HISTORY_FILE).write_text("".join(json.dumps(h) + "\n" for h in history))
+                write_manifest(d)  # last: a folder whose copy into the storage was cut short is seen as torn
             with clock.phase("report"):
                 tune.report({**metrics, "node_id": node_id(), "pid": os.getpid()},
                             checkpoint=tune.Checkpoint.from_directory(d))
@@ -129,18 +141,50 @@ def _epochs(trainer, cfg: RunConfig, sinks: list, history: list[dict], clock: Ph
             return
 
 
+def _hold(fault: EnvFault, error: BaseException) -> None:
+    """A fault of the surroundings (a full disk, a server that went away): tell the driver with a report of
+    its own (partial, so no rule or searcher reads it as an epoch) and wait to be stopped, rather than fail.
+    The driver (``study.faultwatch``) stops the study cleanly, so the trial stays unfinished and `study resume`
+    continues it from its last checkpoint, instead of it being recorded as failed. Without a driver that
+    stops it in ``HOLD_S`` the error is raised after all."""
+    log.warning("trial held by a fault of its surroundings: %s", fault)
+    try:
+        tune.report({R.PARTIAL: 1, FAULT_KEY: json.dumps(fault.as_dict()), "pid": os.getpid()})
+    except Exception:  # noqa: BLE001 - the report itself failed: fail the trial with the original error
+        raise error from None
+    deadline = time.monotonic() + HOLD_S
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+    raise error
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable (use ``tune.with_resources`` for cpu/gpu)."""
+    try:
+        _train(config)
+    except Exception as e:  # noqa: BLE001 - only faults of the surroundings are held; everything else re-raised
+        fault = environmental(e)
+        if fault is None:
+            raise
+        _hold(fault, e)
+
+
+def _train(config: dict[str, Any]) -> None:
     clock = PhaseClock(tune.get_context().get_trial_id())
     begin_trial()
     trainer = None
     try:
         cfg = resolve_config(config)
-        trainer, history = _build(cfg, clock)
+        trainer, restored = _build(cfg, clock)
+        history = restored.history
         with clock.phase("mlflow_open"):
             sinks = load_sinks(config, cfg)
             for s in sinks:
                 s.on_start(restored_epoch=trainer.epoch, history=history)
+                if restored.warning and hasattr(s, "on_warning"):
+                    s.on_warning("checkpoint", restored.warning)
+        if restored.warning:  # the driver prints it (study.faultwatch); partial: no rule or searcher reads it
+            tune.report({R.PARTIAL: 1, WARNING_KEY: restored.warning, "pid": os.getpid()})
         _epochs(trainer, cfg, sinks, history, clock)
         with clock.phase("mlflow_close"):
             for s in sinks:

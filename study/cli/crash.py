@@ -26,13 +26,23 @@ def debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
 
 
 def _write(log: Path, exc: BaseException, argv: list[str]) -> Optional[Path]:
+    """Append the traceback to ``log``; where it cannot be written (the study's disk is full or read-only), to
+    the user's own log (``logs.cli_log``) instead."""
     from study import __version__
+    from study import logs
 
+    written = _append(log, exc, argv, __version__)
+    if written is None and Path(log) != logs.cli_log():
+        written = _append(logs.cli_log(), exc, argv, __version__)
+    return written
+
+
+def _append(log: Path, exc: BaseException, argv: list[str], version: str) -> Optional[Path]:
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"\n==== {dt.datetime.now().isoformat(timespec='seconds')} unexpected error in "
-                    f"`study {' '.join(argv)}` (der-study {__version__}, Python {sys.version.split()[0]})\n")
+                    f"`study {' '.join(argv)}` (der-study {version}, Python {sys.version.split()[0]})\n")
             f.write("".join(traceback.format_exception(exc)))
         return log
     except OSError:
@@ -54,6 +64,29 @@ def report(exc: BaseException, argv: list[str], debug: bool, console) -> int:
         f"{': ' + escape(detail) if detail else ''}. This is not a known input error, so it is most likely a fault in the "
         f"platform or its surroundings. {where} Please report it with that file, the command you ran and the "
         f"output of `study version`; run the command again with --debug to see the traceback here.")
+    if debug:
+        console.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+    return 1
+
+
+def report_fault(fault: BaseException, exc: BaseException, argv: list[str], debug: bool, console) -> int:
+    """A fault of the surroundings (``study.errors.Fault``): its paragraph, what was kept and the command that
+    continues, where the traceback went; exit code 1. Not worded as a bug: there is nothing to report."""
+    from rich.markup import escape
+
+    from study import logs
+    from study.cli.hints import continuation
+
+    log = _write(logs.active() or logs.cli_log(), exc, argv)
+    text = str(fault).strip().rstrip(".")
+    recorded, command = continuation()
+    if command and recorded:
+        text += (". The study's completed trials, their MLflow runs and checkpoints are kept; once it is fixed, "
+                 f"continue with: {command}")
+    elif command:
+        text += f". Nothing of the study was recorded; once it is fixed, start it again with: {command}"
+    text += f". (The full traceback is in {log}.)" if log else "."
+    console.print(f"[red]error:[/red] {escape(text[0].upper() + text[1:])}")
     if debug:
         console.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
     return 1

@@ -43,16 +43,23 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the full tr
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; bad input becomes one readable paragraph and exit code 2, an unexpected
-    error one paragraph naming the log file (exit code 1)."""
+    """Entry point: run the app; bad input becomes one readable paragraph and exit code 2, a fault of the
+    surroundings (a busy machine, a full disk, a server gone) one paragraph with its fix and what was kept, an
+    unexpected error one paragraph naming the log file (both exit code 1)."""
     from study import logs
-    from study.cli.crash import debug_requested, report
+    from study.cli import hints
+    from study.cli.crash import debug_requested, report, report_fault
+    from study.faults import diagnose
 
     logs.new_command()
+    hints.set_rerun(None)  # main may run several commands in one process (tests do): none inherits a resume hint
     debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     try:
         return _run(argv)
     except Exception as e:  # noqa: BLE001  (anything not known to be bad input)
+        fault = diagnose(e)  # a fault of the surroundings (study.errors.Fault, a full disk, a locked database ...)
+        if fault is not None:
+            return report_fault(fault, e, argv, debug, err)
         return report(e, argv, debug, err)
 
 
@@ -71,7 +78,9 @@ def _run(argv: list[str]) -> int:
         return int(rv or 0)
     except (typer.Exit, click.exceptions.Exit) as e:
         return int(getattr(e, "exit_code", 0) or 0)
-    except (typer.Abort, click.exceptions.Abort):
+    except (typer.Abort, click.exceptions.Abort) as e:
+        if isinstance(e.__context__, EOFError):  # click turns any EOFError into Abort: a truncated file is no Ctrl-D
+            raise e.__context__ from None
         err.print("aborted")
         return 130
     except (typer.TyperException, click.ClickException) as e:  # usage errors, bad option values

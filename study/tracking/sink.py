@@ -74,6 +74,10 @@ class ChildRunSink:
         log_metrics(self.cl, self.run_id, rest, step=epoch, tags=tags)
         self.logged_upto = epoch
 
+    def on_warning(self, topic: str, text: str) -> None:
+        """Something the trial's user should know (a torn checkpoint skipped on restore): tag ``warning/TOPIC``."""
+        self.cl.set_tag(self.run_id, f"warning/{topic}", text[:4000])
+
     def on_artifacts(self, directory: str, artifact_path: str) -> None:
         """Files a trial produced (e.g. generation grids and metrics.json) into the run's artifacts."""
         self.cl.log_artifacts(self.run_id, directory, artifact_path)

@@ -1,49 +1,27 @@
-"""Faults on real processes: a SIGKILLed driver resumed by `study resume`, and a SIGKILLed trial worker."""
+"""Fault matrix, kills (issue 31 and before): a SIGKILLed driver resumed by `study resume`, a SIGKILLed trial worker,
+and a checkpoint torn in the study's storage; on real processes, a real local Ray, SQLite Optuna and MLflow.
+
+The other faults of the matrix: signals (test_faults_signals.py), a busy machine (test_faults_load.py), the
+disk (test_faults_disk.py), the stores (test_faults_stores.py); tests/trainables/test_checkpoint_writes.py
+kills a checkpoint writer mid-write. The matrix and its cases: test_fault_matrix.py.
+"""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
+from faultlib import (STUDY, assert_clean, assert_kept, continue_command, finish, kill_tree, mlflow_runs, results,
+                      run, start, wait_for)
 from testlib import tiny_spec
 
 pytestmark = pytest.mark.slow
-STUDY = str(Path(sys.executable).parent / "study")
-
-
-def _results(ws: Path, name: str) -> dict[Path, list[dict]]:
-    out = {}
-    for f in (ws / "ray" / name).glob("trial_*/result.json"):
-        out[f.parent] = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-    return out
-
-
-def _wait_for(pred, timeout: float, what: str, proc=None):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        v = pred()
-        if v:
-            return v
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the study ended before {what}: {proc.stdout.read()[-3000:]}")
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _children(ws: Path, name: str):
-    cl = MlflowClient(tracking_uri=f"sqlite:///{ws / 'mlflow.db'}")
-    exp = cl.get_experiment_by_name(name)
-    runs = cl.search_runs([exp.experiment_id])
-    return cl, [r for r in runs if "mlflow.parentRunId" not in r.data.tags], \
-        [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
 def _assert_continuous_histories(cl, children, epochs: int):
@@ -57,18 +35,14 @@ def _assert_continuous_histories(cl, children, epochs: int):
 def test_killed_driver_resumes_without_losing_or_duplicating(mnist_env, tmp_path):
     spec = tiny_spec(mnist_env, tmp_path, name="res", epochs=6, num_samples=4)
     ws = tmp_path / "ws"
-    driver = subprocess.Popen([STUDY, "run", str(spec), "--workspace", str(ws)], start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = start(["run", str(spec), "--workspace", str(ws)])
     try:
         # kill once a trial is mid-way: at least 2 epochs reported, and fewer than all
-        _wait_for(lambda: any(2 <= len(r) < 6 for r in _results(ws, "res").values()), 400, "a trial mid-way", driver)
+        wait_for(lambda: any(2 <= len(r) < 6 for r in results(ws, "res").values()), driver, "a trial mid-way", 400)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(30)
     finally:
-        try:  # the local Ray of the dead driver (its process group) dies with it, as on a crashed machine
-            os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_tree(driver.pid)  # the local Ray of the dead driver dies with it, as on a crashed machine
     storage = f"sqlite:///{ws / 'optuna.db'}"
     before = optuna.load_study(study_name="res", storage=storage).trials
     assert any(t.state.name == "RUNNING" for t in before)  # the kill left work in flight
@@ -83,7 +57,7 @@ def test_killed_driver_resumes_without_losing_or_duplicating(mnist_env, tmp_path
     after = {t.number: t for t in trials}
     for t in before:  # the searcher kept its history: each trial from before the kill is still there, same params
         assert after[t.number].params == t.params
-    cl, parents, children = _children(ws, "res")
+    cl, parents, children = mlflow_runs(f"sqlite:///{ws / 'mlflow.db'}", "res")
     assert len(parents) == 1  # the resumed study reused its parent run
     assert len(children) == 4
     _assert_continuous_histories(cl, children, epochs=6)
@@ -93,23 +67,69 @@ def test_killed_trial_worker_restarts_from_its_checkpoint(mnist_env, tmp_path):
     spec = tiny_spec(mnist_env, tmp_path, name="wk", epochs=6, num_samples=1,
                      resources={"cpu": 1, "max_failures": 2})
     ws = tmp_path / "ws"
-    driver = subprocess.Popen([STUDY, "run", str(spec), "--workspace", str(ws)], start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = start(["run", str(spec), "--workspace", str(ws)])
     try:
-        res = _wait_for(lambda: [r for r in _results(ws, "wk").values() if 2 <= len(r) < 6], 400, "epoch 2", driver)
+        res = wait_for(lambda: [r for r in results(ws, "wk").values() if 2 <= len(r) < 6], driver, "epoch 2", 400)
         victim = res[0][-1]["pid"]
         os.kill(victim, signal.SIGKILL)
-        out, _ = driver.communicate(timeout=600)
+        out = finish(driver, timeout=600)
         assert driver.returncode == 0, out[-3000:]
     finally:
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_tree(driver.pid)
     trials = optuna.load_study(study_name="wk", storage=f"sqlite:///{ws / 'optuna.db'}").trials
     assert [t.state.name for t in trials] == ["COMPLETE"]
-    records = list(_results(ws, "wk").values())[0]
+    records = list(results(ws, "wk").values())[0]
     assert len({r["pid"] for r in records}) == 2  # a second worker process finished the trial
-    cl, _, children = _children(ws, "wk")
+    cl, _, children = mlflow_runs(f"sqlite:///{ws / 'mlflow.db'}", "wk")
     assert len(children) == 1
     _assert_continuous_histories(cl, children, epochs=6)
+
+
+def _restored_from(experiment: Path) -> dict[str, str]:
+    """Trial id -> the checkpoint folder Ray Tune's saved state will hand the trial on `study resume` (the newest
+    one its state names: a checkpoint still in flight at the stop is on disk but not in the state)."""
+    state = max(experiment.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    out = {}
+    for trial_json, runtime in json.loads(state.read_text())["trial_data"]:
+        names = re.findall(r"checkpoint_\d{6}", runtime)
+        if names:
+            out[json.loads(trial_json)["trial_id"]] = max(names)
+    return out
+
+
+def test_a_torn_checkpoint_is_skipped_for_the_one_before_on_resume(mnist_env, tmp_path):
+    """The newest checkpoint of every trial in flight is torn in the storage after a stop (its state.pt cut to half,
+    as a kill during Ray's copy leaves it on storage without atomic renames: network file systems, buckets; the
+    platform's own writes are atomic, see test_checkpoint_writes.py). On `study resume` each trial continues from
+    the checkpoint before (Ray Tune keeps two) and says so on the console and in its MLflow run, and the study
+    finishes with nothing lost or twice."""
+    name, ws, epochs = "torn", tmp_path / "ws", 12
+    spec = tiny_spec(mnist_env, tmp_path, name=name, epochs=epochs, num_samples=2)
+    proc = start(["run", str(spec), "--workspace", str(ws)])
+    try:
+        wait_for(lambda: len(results(ws, name)) == 2 and all(3 <= len(r) < epochs for r in results(ws, name).values()),
+                 proc, "both trials past epoch 3")
+        os.killpg(proc.pid, signal.SIGINT)  # a clean stop: Ray Tune's state names each trial's newest checkpoint
+        out = finish(proc, timeout=300)
+    finally:
+        kill_tree(proc.pid)
+    assert proc.returncode == 130, out[-3000:]
+    torn = []
+    for trial_id, folder in _restored_from(ws / "ray" / name).items():
+        assert len(list((ws / "ray" / name / f"trial_{trial_id}").glob("checkpoint_*"))) >= 2  # num_to_keep=2
+        state = ws / "ray" / name / f"trial_{trial_id}" / folder / "state.pt"
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+        torn.append(folder)
+    assert len(torn) == 2
+
+    done = run(continue_command(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    flat = " ".join(done.stdout.split())
+    assert_clean(done.stdout + done.stderr)
+    for folder in torn:
+        assert f"{folder} is torn: state.pt has" in flat, flat[:3000]  # its manifest's size, before any load
+    assert flat.count("warning: trial-") == 2 and flat.count("skipped 1 torn checkpoint(s) and resumed from") == 2
+    assert_kept(ws, name, trials=2, epochs=epochs)
+    cl, _, children = mlflow_runs(f"sqlite:///{ws / 'mlflow.db'}", name)
+    for c in children:
+        assert "torn checkpoint" in c.data.tags.get("warning/checkpoint", ""), c.data.tags

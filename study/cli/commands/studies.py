@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from study.cli import hints
 from study.cli.commands.common import Workspace, finite_at_least, workspace_path
@@ -63,11 +64,12 @@ def run(
         out.print(f"study [bold]{study_name}[/] exists in {ws}; {doing} (a new study needs another --name)")
         return _resume(study_name, ws, None, None, None, num_cpus, num_gpus, verbose, announce=False)
     _data_root(ws, spec, study_name)
+    hints.set_rerun(study_name, ws, [spec_path, *(["--smoke"] if smoke else [])])  # what a stop or a fault prints
     prepare(spec, study_name, opts)  # refused: nothing created, not even the log file
+    _range_warnings(spec)
     _start(study_name, ws, verbose)
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
               f"{KINDS[spec.kind].describe(spec)}, workspace {ws}")
-    hints.set_rerun(study_name, ws, [spec_path, *(["--smoke"] if smoke else [])])
     outcome = run_study(spec, study_name, opts)
     _end(ws, study_name, outcome)
 
@@ -109,6 +111,14 @@ def _resume(name: str, ws: Path, ray_address, optuna_storage, mlflow_uri, num_cp
     _end(ws, name, outcome)
 
 
+def _range_warnings(spec) -> None:
+    """Values outside their physical range that are legal but most likely a mistake (study.preflight)."""
+    from study.preflight import range_warnings
+
+    for line in range_warnings(spec):
+        out.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+
+
 def _start(name: str, ws: Path, verbose: bool) -> None:
     """Library logs and warnings into the study's log file; a Ctrl-C from here on says how to continue."""
     from study.logs import log_path, to_file
@@ -129,9 +139,14 @@ def _data_root(ws: Path, spec, name: str) -> None:
 def _end(ws: Path, name: str, outcome) -> None:
     from study.cli.summary import print_summary
 
-    hints.set_rerun(None)
+    if outcome.fault is None:
+        hints.set_rerun(None)
     print_summary(out, ws, name, outcome)
     _failures(outcome)
+    if outcome.fault is not None:  # a fault of the surroundings stopped it: one paragraph, exit code 1 (cli.main)
+        from study.errors import Fault
+
+        raise Fault(outcome.fault)
     if outcome.status == "interrupted":
         from study.interrupt import EXIT_CODE
 

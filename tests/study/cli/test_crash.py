@@ -52,8 +52,8 @@ CASES = {
     "train: the trainer runs out of memory": ("trainables.fit.fit", MemoryError("CPU allocator out of memory"),
                                               lambda ws, tmp, data: ["train", _config(tmp, data), "--workspace",
                                                                      str(ws)]),
-    "report: an OSError": ("dashboards.report.build_report", OSError(28, "No space left on device"),
-                           lambda ws, tmp, data: ["report", "s", "--workspace", str(ws)]),
+    "report: a ValueError": ("dashboards.report.build_report", ValueError("plotly refused a figure"),
+                             lambda ws, tmp, data: ["report", "s", "--workspace", str(ws)]),
 }
 
 
@@ -100,3 +100,21 @@ def test_a_known_input_error_is_still_exit_2_with_debug(tmp_path, capsys):
 def test_help_documents_debug(capsys):
     assert main(["--help"]) == 0
     assert "--debug" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exc, needles", [
+    (OSError(28, "No space left on device", "/ws/reports/s.html"),
+     ["The disk holding /ws/reports/s.html is full", "Fix: free space on that disk"]),
+    (OSError(30, "Read-only file system", "/ws/reports/s.html"),
+     ["/ws/reports/s.html is on a file system that is read-only now", "remount it read-write"]),
+])
+def test_a_fault_of_the_surroundings_is_named_with_its_fix_not_as_a_bug(exc, needles, ws, monkeypatch, capsys):
+    """A full or read-only disk is not a platform bug: its own paragraph (the fault, the fix), exit code 1, the
+    traceback in the log file, nothing asking for a bug report."""
+    monkeypatch.setattr("dashboards.report.build_report", _boom(exc))
+    assert main(["report", "s", "--workspace", str(ws)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    for needle in needles:
+        assert needle in err, err
+    assert "failed unexpectedly" not in err and "Please report it" not in err and "Traceback" not in err
+    assert f"The full traceback is in {logs.cli_log()}" in err
