@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from study.stopping.calibrate import grid  # noqa: E402
 from study.stopping.heldout import (AttackGap, both, calibration_key, choose, combine, either, judge,  # noqa: E402
-                                    replay, split_by_seed, stop_step)
+                                    replay, split_by_seed, steps_per_epoch, stop_step)
 from study.stopping.rules import DeltaEnergyDivergence, ProbeCollapse  # noqa: E402
 from trainables import records as R  # noqa: E402
 
@@ -46,16 +46,18 @@ FAMILIES = {  # label -> (rule factory, grid of its constants)
     "ΔE spread (train std)": de_family(R.energy_key("train", "delta_std")),
     "frac_adv_lower (train)": de_family(R.energy_key("train", "frac_adv_lower")),
     "ΔE mean (probe, eval mode)": de_family(R.PROBE_DELTA_MEAN),
-    "probe PGD drop": (lambda **p: ProbeCollapse(**p),
+    # every family reads the finest series the traces hold (windows unless --epochs-only dropped them)
+    "probe PGD drop": (lambda **p: ProbeCollapse(resolution="window", **p),
                        grid(drop=[0.1, 0.15, 0.2, 0.3], reference=["best", "previous"], grace_epochs=[0, 1])),
     "train adv acc − probe PGD": (lambda **p: AttackGap(**p),
                                   grid(gap=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7], grace_epochs=[0, 1])),
 }
 PROBE = "probe PGD drop"
 FORMER = {  # fixed constants, judged as they are: today's defaults, the specs', and the probe's before issue 15
-    "the probe rule at its defaults (drop 0.2)": ProbeCollapse(enabled=True),
+    "the probe rule at its defaults (drop 0.2, epoch resolution)": ProbeCollapse(enabled=True),
+    "the probe rule at drop 0.2, window resolution": ProbeCollapse(enabled=True, resolution="window"),
     "the probe rule before issue 15 (drop 0.1, grace 1)": ProbeCollapse(enabled=True, drop=0.1, reference="best",
-                                                                         grace_epochs=1),
+                                                                         grace_epochs=1, resolution="window"),
     "the ΔE rule at its defaults (k 4, w 3, p5; the quickstart's)": DeltaEnergyDivergence(enabled=True),
     "the ΔE rule of the GPU specs (k 6, w 3, grace 2)": DeltaEnergyDivergence(enabled=True, grace_epochs=2, window=3,
                                                                              threshold=6.0),
@@ -69,6 +71,8 @@ def load(sources: list[str]) -> list[dict]:
     runs = []
     for source in sources:
         for r in traces.load(source):
+            if "config" not in r:  # e.g. bench/fa_mnist_reference.py's runs: no validation, no windows, no rule input
+                continue
             runs.append({**r, "setting": r["config"]["name"].rsplit("-s", 1)[0]})
     return runs
 
@@ -230,6 +234,34 @@ def degenerate_markdown(sources: list[str], graces: tuple[int, ...] = (2, 3)) ->
         default = " (default)" if grace == Degenerate().grace_epochs else ""
         lines.append(f"| {grace}{default} | {stopped} of {len(runs)} | {len(learned)} ({shown}) | {stopped - len(learned)} |")
     return "\n".join(lines)
+
+
+def kept_markdown(sources: list[str]) -> str:
+    """What each fixed rule does to the checkpoint a run hands over (regimes of one configuration: the answer is
+    that checkpoint): runs stopped, when, and the test reading (``test/epoch/...`` at the epoch selected on
+    validation among those trained before the stop) against the full run's."""
+    from bench.search_replay import TEST, reselect, selected_test
+    from study.stopping.rules import Degenerate
+
+    runs = [r for r in load(sources) if any(R.is_partial(x) for x in r["records"])]
+    rules = {**FORMER, "the degenerate rule at its defaults (grace 3)": Degenerate()}
+    lines = [f"| rule | runs stopped (of {len(runs)}) | stopped at epoch (seed) | test reading of the kept "
+             f"checkpoint: full run → stopped run (%) |", "|---|---|---|---|"]
+    for label, rule in rules.items():
+        stops = []
+        for run in sorted(runs, key=lambda r: r["seed"]):
+            recs = reselect(run["records"])
+            s = stop_step(rule, recs)
+            if s is None:
+                continue
+            cut = [x for x in recs if x[R.STEP] <= s]
+            kept = selected_test(cut) if any(not R.is_partial(x) for x in cut) else None
+            spe = steps_per_epoch(recs)
+            stops.append((run["seed"], s / spe, selected_test(recs), kept))
+        when = ", ".join(f"{e:.1f} ({seed})" for seed, e, _, _ in stops) or "–"
+        kept = ", ".join(f"{100 * a:.0f} → {'–' if b is None else f'{100 * b:.0f}'}" for _, _, a, b in stops) or "–"
+        lines.append(f"| {label} | {len(stops)} | {when} | {kept} |")
+    return "\n".join(lines) + f"\n\n(test reading: {TEST})"
 
 
 def main(argv=None) -> int:

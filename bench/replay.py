@@ -73,6 +73,14 @@ def _degenerate(file: str) -> Callable[[], str]:
     return table
 
 
+def _kept(file: str) -> Callable[[], str]:
+    def table() -> str:
+        from bench.co_judge import kept_markdown
+
+        return kept_markdown([str(RESULTS / file)])
+    return table
+
+
 def _recipe(file: str) -> Callable[[], str]:
     def table() -> str:
         from bench.recipe_compare import markdown_from_results
@@ -92,11 +100,11 @@ TABLES: dict[str, Callable[[], str]] = {
     "bn_paired": _bn_modes("bn_paired.json.gz"),
     "judge_settings_windows": _judge("answer_corpus.json.gz", epochs_only=False),
 }
-if (RESULTS / "fa_mnist_compare.json.gz").exists():
-    TABLES.update({
-        "fa_mnist_compare": _recipe("fa_mnist_compare.json.gz"),
-        "judge_regimes_epochs": _judge("answer_corpus.json.gz", True, judge_on="fa_mnist_compare.json.gz"),
-    })
+TABLES.update({
+    "fa_mnist_compare": _recipe("fa_mnist_compare.json.gz"),
+    "judge_regimes_epochs": _judge("answer_corpus.json.gz", True, judge_on="fa_mnist_compare.json.gz"),
+    "kept_fa_mnist": _kept("fa_mnist_compare.json.gz"),
+})
 
 
 def blocks(text: str) -> dict[str, str]:

@@ -210,6 +210,7 @@ def replay_study(table: Table, spec, rep: int, tag: str) -> Replayed:
                 break
         scheduler.on_trial_complete(None, trial, result)
         searcher.on_trial_complete(tid, result)
+        STOP_LEDGER.pop(tid, None)  # the ledger is process-wide: a later study must never read this trial's stop
         epochs_spent += float(result[R.EPOCH])
         stopped += bool(result.get(R.STOP_REASON))
         seen[tid] = run["records"][:_upto(run["records"], result)]
@@ -288,7 +289,7 @@ def replay_rows(table: Table, samplers: list[str], names: list[str], num_samples
     for sampler in samplers:
         for name in names:
             results = [replay_study(table, study_spec(table, sampler, num_samples, seeds, rep, POLICIES[name]), rep,
-                                    f"{sampler}-{name}-{rep}") for rep in range(reps)]
+                                    f"{sampler}-{name}-n{num_samples}-s{seeds}-{rep}") for rep in range(reps)]
             rows.append(summarize(sampler, name, results, base, table))
             if on_row:
                 on_row(rows[-1], len(rows) == 1)

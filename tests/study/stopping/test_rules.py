@@ -148,3 +148,13 @@ def test_an_epoch_level_rule_does_not_rejudge_its_last_epoch_on_window_reports()
             {R.EPOCH: 2.25, R.STEP: 72, R.PARTIAL: 1, R.window_key(R.TRAIN_DELTA_MEAN): -0.1}]
     assert not rule.decide(hist).stop  # no new probe reading in the window report
     assert rule.decide(hist + [{R.EPOCH: 3, R.STEP: 96, R.PROBE_PGD_ACC: 0.2}]).reason == "probe_collapse"
+
+
+def test_the_probe_rule_reads_epoch_records_unless_told_window():
+    """Issue 25: at window resolution the probe's default constants stopped most healthy recipe runs early, so by
+    default the rule reads the epoch records only; `resolution: window` makes it read every window's probe too."""
+    hist = [{R.EPOCH: 1, R.STEP: 32, R.PROBE_PGD_ACC: 0.5, R.window_key(R.PROBE_PGD_ACC): 0.5},
+            {R.EPOCH: 1.5, R.STEP: 48, R.PARTIAL: 1, R.window_key(R.PROBE_PGD_ACC): 0.1}]  # a noisy window reading
+    assert not ProbeCollapse().decide(hist).stop and ProbeCollapse().watched == (R.PROBE_PGD_ACC,)
+    assert ProbeCollapse(resolution="window").decide(hist).reason == "probe_collapse"
+    assert set(ProbeCollapse(resolution="window").watched) == {R.PROBE_PGD_ACC, R.window_key(R.PROBE_PGD_ACC)}
