@@ -62,25 +62,28 @@ def _attacks(names: tuple[str, ...], queries: int) -> Callable:
     return check
 
 
-def _autoattack(model, x, y, eps, norm):
-    """AutoAttack standard as the check (per image: broken by any component)."""
+def autoattack_robust(model, x, y, eps, norm, batch_size: int = 256):
+    """Per image: whether AutoAttack standard (fra31's, trainables.autoattack) left it correctly classified."""
     import torch
     import torchattacks as ta
 
     from trainables.autoattack import VERSIONS
 
     parts = VERSIONS["standard"].components(model, {"linf": "Linf", "l2": "L2"}[norm], eps, 10, 0)
-    adv = ta.MultiAttack(parts)(x, y)
-    with torch.no_grad():
-        return model(adv).argmax(1) == y
+    attack, out = ta.MultiAttack(parts), []
+    for i in range(0, len(y), batch_size):
+        adv = attack(x[i:i + batch_size], y[i:i + batch_size])
+        with torch.no_grad():
+            out.append(model(adv).argmax(1) == y[i:i + batch_size])
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 
 
 CHECKS: dict[str, Callable] = {
     "APGD-CE + Square 300 (default)": _attacks(("apgd_ce", "square"), 300),
     "APGD-CE + APGD-DLR + Square 1000": _attacks(("apgd_ce", "apgd_dlr", "square"), 1000),
     "APGD-CE + APGD-T + Square 1000": _attacks(("apgd_ce", "apgd_t", "square"), 1000),
-    "AutoAttack standard": _autoattack,
 }
+AA_CHECK = "AutoAttack standard"  # as a check: read off the validation AutoAttack run, not run twice
 
 
 # ---------------------------------------------------------------- flag rules: (pgd_acc, checked, broken) -> flag
@@ -111,7 +114,9 @@ def discover(quick: bool) -> list[Entry]:
     """The checkpoints the corpora left under bench/out: the fa_mnist recipe seeds (best and last), collapsed and
     healthy single-step runs of the answer corpus, and shattered-gradient wrappers of two of them."""
     out: list[Entry] = []
-    recipe = sorted((OUT / "recipes" / "compare" / "runs").glob("platform-seed*/checkpoint"))
+    compare = OUT / "recipes" / "compare"
+    recipe = sorted(d for d in (compare / "runs").glob("platform-seed*/checkpoint")
+                    if (compare / f"{d.parent.name}.json").exists())  # finished runs only
     for d in recipe:
         seed = d.parent.name.split("-")[1]
         out += [Entry(f"fa_mnist {seed} best", str(d / "best.pt")), Entry(f"fa_mnist {seed} last", str(d / "state.pt"))]
@@ -174,15 +179,23 @@ def measure(job: dict) -> dict:
     r = robust_accuracy(model, [(xv, yv)], eval_pgd(cfg, cfg.eval.val_pgd_steps, 1, contextlib.nullcontext),
                         keep_first=len(yv))
     pgd, ok = r["adv_acc"], r["robust_mask"]
-    row["val_pgd10"], row["val_autoattack"] = pgd, autoattack_accuracy(model, xv, yv, eps, norm, data.num_classes, 256, 0)
+    a0 = time.perf_counter()
+    aa_ok = autoattack_robust(model, xv, yv, eps, norm)
+    row["val_pgd10"], row["val_autoattack"] = pgd, float(aa_ok.float().mean())
     row["checks"] = {}
+
+    def record(name, survivors, seconds):
+        checked = int(ok.sum())
+        broken = checked - int(survivors.sum())
+        row["checks"][name] = {"checked": checked, "broken": broken, "reading": pgd - masking_gap(pgd, checked, broken),
+                               "flags": {f: rule(pgd, checked, broken) for f, rule in FLAGS.items()},
+                               "seconds": seconds}
+
+    record(AA_CHECK, aa_ok[ok], time.perf_counter() - a0)
     for name, check in CHECKS.items():
         c0 = time.perf_counter()
-        broken = int(ok.sum()) - int(check(model, xv[ok], yv[ok], eps, norm).sum()) if ok.any() else 0
-        gap = masking_gap(pgd, int(ok.sum()), broken)
-        row["checks"][name] = {"checked": int(ok.sum()), "broken": broken, "reading": pgd - gap,
-                               "flags": {f: rule(pgd, int(ok.sum()), broken) for f, rule in FLAGS.items()},
-                               "seconds": time.perf_counter() - c0}
+        survivors = check(model, xv[ok], yv[ok], eps, norm) if ok.any() else torch.zeros(0, dtype=torch.bool)
+        record(name, survivors, time.perf_counter() - c0)
     row["seconds"] = time.perf_counter() - t0
     print(f"[{row['seconds']:5.0f} s] {e.name}: PGD-50x10 {row['test_pgd50x10']:.3f}, AA {row['test_autoattack']:.3f}"
           f"{' MASKED' if row['masked'] else ''}; val PGD {pgd:.3f}, val AA {row['val_autoattack']:.3f}", flush=True)
@@ -222,6 +235,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 checkpoints, test-n 32, val-n 32")
     ap.add_argument("--results", default=None, help="write the rows (gzip JSON) for bench/results/")
     ap.add_argument("--report", default=None, help="print the tables of a --results file and exit")
+    ap.add_argument("--partial", default=str(OUT / "masking_panel.partial.jsonl"),
+                    help="each finished row is appended here; a rerun with the same n skips those checkpoints")
     args = ap.parse_args(argv)
     if args.report:
         import gzip
@@ -237,9 +252,23 @@ def main(argv=None) -> int:
                          "bench/recipes.py --compare-reference first (bench/README.md)")
     print(f"{len(entries)} checkpoints; test n {args.test_n}, validation n {args.val_n}; {args.workers} workers", flush=True)
     t0 = time.perf_counter()
-    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n} for e in entries]
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as ex:
-        rows = list(ex.map(measure, jobs))
+    partial = Path(args.partial)
+    done = {}
+    if partial.exists():
+        for line in partial.read_text().splitlines():
+            r = json.loads(line)
+            if (r.get("test_n"), r.get("val_n")) == (args.test_n, args.val_n):
+                done[r["name"]] = r
+    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n} for e in entries if e.name not in done]
+    if done:
+        print(f"{len(entries) - len(jobs)} rows taken from {partial}", flush=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as ex, partial.open("a") as f:
+        for r in ex.map(measure, jobs):
+            done[r["name"]] = {**r, "test_n": args.test_n, "val_n": args.val_n}
+            f.write(json.dumps(done[r["name"]]) + "\n")
+            f.flush()
+    rows = [done[e.name] for e in entries]
     print(markdown(rows))
     print(f"\n{time.perf_counter() - t0:.0f} s wall")
     if args.results:

@@ -17,6 +17,7 @@ from faultlib import tmpfs
 from trainables import checkpoint
 from trainables.errors import CheckpointError
 from trainables.resume import MANIFEST, check, restore, write_manifest
+from trainables import resume as resume_module
 
 WRITER = """
 import sys, torch
@@ -99,7 +100,10 @@ def _trial(tmp_path: Path, epochs: int) -> Path:
 
 
 @pytest.mark.parametrize("tear", ["state.pt cut short", "best.pt missing", "records.jsonl cut short"])
-def test_a_torn_newest_folder_is_skipped_for_the_one_before(tear, tmp_path, caplog):
+def test_a_torn_newest_folder_is_skipped_for_the_one_before(tear, tmp_path, caplog, monkeypatch):
+    # a library's logging.config call earlier in the session (Optuna's alembic env runs fileConfig, which
+    # disables every existing logger) must not hide the warning this test reads
+    monkeypatch.setattr(resume_module.log, "disabled", False)
     trial = _trial(tmp_path, 3)
     newest = trial / "checkpoint_000002"
     name = tear.split()[0]

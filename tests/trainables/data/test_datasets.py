@@ -12,6 +12,7 @@ import torch
 from trainables.config import DataConfig
 from trainables.data import DATASETS, build_data, cache_dir, load_arrays, locate, resolve_root
 from trainables.data import imagefolder, network, torchvision_sets
+from trainables.data.roots import path_key
 from trainables.errors import DatasetNotFoundError, InputError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -156,7 +157,8 @@ def test_imagefolder_cifar(cifar_folder, monkeypatch):
     # JPEG q75 keeps the CIFAR-10 statistics close to the published ones
     assert a.mean == pytest.approx((0.4914, 0.4822, 0.4465), abs=0.005)
     assert a.std == pytest.approx((0.2471, 0.2435, 0.2616), abs=0.01)
-    cached = list((cache_dir() / "imagefolder").glob("*.pt"))
+    # one cache file for this folder (other tests may cache other folders in the same session)
+    cached = list((cache_dir() / "imagefolder").glob(f"{path_key(resolve_root(cfg))}-*.pt"))
     assert len(cached) == 1
     # the second load comes from the cache: decoding is not even possible any more
     monkeypatch.setattr(imagefolder, "_decode_folder", lambda *a, **k: pytest.fail("decoded again"))
