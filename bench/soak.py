@@ -254,6 +254,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "soak")
     args = p.parse_args(argv)
     restart_at = args.restart_at if args.restart_at is not None else args.trials // 2
+    args.out = args.out.resolve()  # the MLflow server is given file URIs, which must be absolute
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)

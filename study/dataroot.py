@@ -36,10 +36,15 @@ def adopt(workspace: Path, config_root: Optional[str], study: Optional[str] = No
     """Use the workspace's remembered data root when the config and the environment name none.
 
     Sets ``$STUDY_DATA_DIR`` for this process and the local Ray workers it starts, and returns the
-    root adopted (None: the user's setting stands, or nothing is remembered).
+    root adopted (None: the user's setting stands, or nothing is remembered). A relative ``$STUDY_DATA_DIR``
+    is made absolute here, against the directory the command was started in, before any worker starts.
     """
     from study.catalog import CATALOG_FILE, Catalog
 
+    env = os.environ.get(DATA_ENV)
+    if env and not Path(env).expanduser().is_absolute():
+        # Ray Tune runs each trial in its own folder: a relative root would be looked up there, not here
+        os.environ[DATA_ENV] = os.path.abspath(Path(env).expanduser())
     if config_root or os.environ.get(DATA_ENV) or not (Path(workspace) / CATALOG_FILE).exists():
         return None
     cat = Catalog.open(workspace)

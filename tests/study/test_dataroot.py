@@ -48,6 +48,16 @@ def test_adopted_only_when_neither_config_nor_environment_says(tmp_path, monkeyp
     assert dataroot.adopt(tmp_path, None, "not-yet-run") == "/data/a"  # a new study: the workspace's last root
 
 
+def test_a_relative_data_dir_is_made_absolute_before_trials_start(tmp_path, monkeypatch):
+    """Ray Tune runs a trial in its own folder, where ``../shared/data`` names nothing (seen in bench/soak.py)."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATA_ENV, "../shared/data")
+    assert dataroot.adopt(tmp_path, None) is None  # the user's setting stands ...
+    assert os.environ[DATA_ENV] == str(tmp_path.parent / "shared" / "data")  # ... as the path it meant here
+
+
 @pytest.mark.parametrize("root", [None, "/given"])
 def test_exported_train_configs_name_the_root(root):
     from study.kinds import KINDS
