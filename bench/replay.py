@@ -89,6 +89,16 @@ def _recipe(file: str) -> Callable[[], str]:
     return table
 
 
+def _soak(file: str) -> Callable[[], str]:
+    def table() -> str:
+        import json
+
+        from bench.soak import markdown
+
+        return markdown(json.loads((RESULTS / file).read_text()))
+    return table
+
+
 # name -> how it is computed (the traces it reads are in the function)
 TABLES: dict[str, Callable[[], str]] = {
     "answer_corpus": _corpus("answer_corpus.json.gz"),
@@ -104,6 +114,7 @@ TABLES.update({
     "fa_mnist_compare": _recipe("fa_mnist_compare.json.gz"),
     "judge_regimes_epochs": _judge("answer_corpus.json.gz", True, judge_on="fa_mnist_compare.json.gz"),
     "kept_fa_mnist": _kept("fa_mnist_compare.json.gz"),
+    "soak": _soak("soak.json"),
 })
 
 

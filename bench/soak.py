@@ -240,6 +240,21 @@ def _first_error(trial_dir: Path) -> str:
 
 # ---------------------------------------------------------------- the run
 
+def markdown(doc: dict) -> str:
+    """The table of a ``soak.json`` (bench/README.md re-prints it from bench/results/soak.json, no training)."""
+    a = doc["args"]
+    lines = [f"{a['trials']} trials × {a['epochs']} epochs, {a['concurrent']} at a time, a worker SIGKILLed every "
+             f"{a['kill_every']} finished trials, the MLflow server down {float(a['down_s']):g} s once, "
+             f"max_failures {a['max_failures']}, seed {a['seed']}.", "", "| | |", "|---|---|"]
+    lines += [f"| {k.strip() if not k.startswith('  ') else '… ' + k.strip()} | {v} |" for k, v in doc["rows"]]
+    lines += ["", "agreement: " + ("Optuna, MLflow and the checkpoints agree" if not doc["problems"]
+                                   else "NO: " + "; ".join(doc["problems"]))]
+    lost = [x.split(", the first: ")[0] + (": " + x.split(", the first: ")[1].split(".")[0] if ", the first: " in x
+                                            else "") for x in doc["lost"]]
+    lines.append("lost: " + ("none" if not lost else "; ".join(lost)))
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--trials", type=int, default=200)
@@ -252,7 +267,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--max-failures", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "soak")
+    p.add_argument("--report", type=Path, default=None, help="print the table of a soak.json and exit (no soak)")
     args = p.parse_args(argv)
+    if args.report:
+        print(markdown(json.loads(args.report.read_text())))
+        return 0
     restart_at = args.restart_at if args.restart_at is not None else args.trials // 2
     args.out = args.out.resolve()  # the MLflow server is given file URIs, which must be absolute
     if args.out.exists():
@@ -312,7 +331,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("agreement: " + ("Optuna, MLflow and the checkpoints agree" if not problems and proc.returncode == 0
                            else "NO: " + "; ".join(problems or [f"the study exited with {proc.returncode}"])))
     print("lost: " + ("none" if not lost else "; ".join(lost)))
-    (args.out / "soak.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+    (args.out / "soak.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items() if k != "out"},
                                                     "rows": rows, "events": events, "problems": problems,
                                                     "lost": lost}, indent=1))
     return 0 if not problems and not lost and proc.returncode == 0 else 1
