@@ -99,6 +99,15 @@ def _soak(file: str) -> Callable[[], str]:
     return table
 
 
+def _masking(file: str) -> Callable[[], str]:
+    def table() -> str:
+        from bench.masking_panel import markdown
+        from bench.traces import header
+
+        return markdown(header(RESULTS / file)["rows"])
+    return table
+
+
 # name -> how it is computed (the traces it reads are in the function)
 TABLES: dict[str, Callable[[], str]] = {
     "answer_corpus": _corpus("answer_corpus.json.gz"),
@@ -115,6 +124,7 @@ TABLES.update({
     "judge_regimes_epochs": _judge("answer_corpus.json.gz", True, judge_on="fa_mnist_compare.json.gz"),
     "kept_fa_mnist": _kept("fa_mnist_compare.json.gz"),
     "soak": _soak("soak.json"),
+    "masking_panel": _masking("masking_panel.json.gz"),
 })
 
 
