@@ -88,7 +88,7 @@ class Validator:
 
 
 def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, check) -> torch.Tensor:
-    """Which of ``(x, y)`` withstand APGD-CE and then Square (``check``: a ``MaskingCheck``), model in eval mode,
+    """Which of ``(x, y)`` withstand APGD-CE, APGD-DLR if asked, then Square (``check``: a ``MaskingCheck``), model in eval mode,
     fp32; a bool per image. The attacks seed themselves from ``check`` (torchattacks reseeds the global RNG)."""
     import torchattacks as ta
 
@@ -99,6 +99,10 @@ def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
         apgd = ta.APGD(model, norm=norm, eps=eps, steps=check.apgd_steps, n_restarts=1, loss="ce", seed=0)
         with torch.no_grad():
             ok = model(apgd(x, y)).argmax(1) == y
+        if check.apgd_dlr and ok.any():
+            dlr = ta.APGD(model, norm=norm, eps=eps, steps=check.apgd_steps, n_restarts=1, loss="dlr", seed=0)
+            with torch.no_grad():
+                ok[ok.clone()] = model(dlr(x[ok], y[ok])).argmax(1) == y[ok]
         if check.square_queries and ok.any():
             square = ta.Square(model, norm=norm, eps=eps, n_queries=check.square_queries, n_restarts=1, seed=0)
             with torch.no_grad():

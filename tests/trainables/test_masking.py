@@ -78,6 +78,31 @@ def test_the_check_breaks_what_pgd_cannot(masked_run):
     assert ok.sum() < clean_ok.sum() * 0.85
 
 
+class SaturatedLogits(nn.Module):
+    """Logits scaled by 1e4: the softmax saturates, so the cross-entropy gradient of a confidently classified
+    image underflows to 0 in fp32 (masking by saturation); the DLR loss is scale-invariant and still sees it."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x) * 1e4
+
+
+def test_apgd_dlr_sees_what_a_saturated_cross_entropy_hides(masked_run):
+    """``apgd_dlr`` chains APGD-DLR on APGD-CE's survivors (Square off here, so nothing random follows): it can
+    only remove survivors, and behind saturated logits it breaks what APGD-CE no longer can."""
+    from trainables.config import MaskingCheck
+
+    t, _ = masked_run
+    x, y = next(iter(t.data.val_batches(128)))
+    model = SaturatedLogits(t.model).eval()
+    ce = masking_check(model, x, y, 16 / 255, "linf", MaskingCheck(apgd_steps=5, square_queries=0))
+    both = masking_check(model, x, y, 16 / 255, "linf", MaskingCheck(apgd_steps=5, square_queries=0, apgd_dlr=True))
+    assert not (both & ~ce).any() and both.sum() < ce.sum() - 5
+
+
 def test_masking_gap_is_a_ratio_estimate_that_never_reads_below_zero():
     from trainables.validation import masking_gap
 
