@@ -6,9 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The quickstart study: its spec, its name and workspace, and extra `study run` options (e.g. ARGS=--smoke).
+# The quickstart's workspace is WORKSPACE=DIR if given, else $STUDY_WORKSPACE (as for every `study` command), else
+# studies; `make clean` deletes WORKSPACE only (studies unless given), never a $STUDY_WORKSPACE set for other work.
 SPEC ?= search_spaces/quickstart.yaml
 NAME ?= quickstart
 WORKSPACE ?= studies
+RUN_WORKSPACE := $(if $(filter file,$(origin WORKSPACE)),$(or $(STUDY_WORKSPACE),$(WORKSPACE)),$(WORKSPACE))
 ARGS ?=
 # The pinned set was resolved on Python 3.11; other Pythons install from pyproject's ranges.
 CONSTRAINTS := $(shell $(PY) -c 'import sys; print("-c requirements/constraints.txt" if sys.version_info[:2] == (3, 11) else "")')
@@ -19,7 +22,7 @@ export TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S ?= 0
 .PHONY: help install quickstart test test-fast device-bundle clean clean-studies clean-venv
 
 help:
-	@echo "make quickstart [NAME=quickstart] [WORKSPACE=studies] [SPEC=...] [ARGS=...]"
+	@echo "make quickstart [NAME=quickstart] [WORKSPACE=studies, else \$$STUDY_WORKSPACE] [SPEC=...] [ARGS=...]"
 	@echo "                     install (first time), then run the study NAME; again: continue it if interrupted,"
 	@echo "                     show it if finished; a new study needs another NAME"
 	@echo "make test            the whole test suite, slow tests included (what CI runs); make test-fast skips those"
@@ -40,9 +43,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 install: $(STAMP)
 
 quickstart: $(STAMP)
-	@echo "make quickstart: study '$(NAME)' ($(SPEC)) in $(WORKSPACE)/ - runs it, or continues it if it was" \
+	@echo "make quickstart: study '$(NAME)' ($(SPEC)) in $(RUN_WORKSPACE)/ - runs it, or continues it if it was" \
 	      "interrupted, or shows it if it finished (a new study: make quickstart NAME=other)"
-	$(BIN)/study run $(SPEC) --name $(NAME) --workspace $(WORKSPACE) --if-exists continue $(ARGS)
+	$(BIN)/study run $(SPEC) --name $(NAME) --workspace $(RUN_WORKSPACE) --if-exists continue $(ARGS)
 
 # The whole suite, slow tests included (what CI runs). `test-fast` skips the slow ones.
 test: $(STAMP)

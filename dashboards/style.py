@@ -45,3 +45,40 @@ def message_figure(title: str, text: str, height: int = 260):
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
+
+
+# ---------------------------------------------------------------- units: accuracies in % everywhere (issue 32)
+
+def is_percent(key: str) -> bool:
+    """Whether a metric is drawn in % (accuracies and the masking gap, as the console prints them)."""
+    from study.cli.display import unit
+
+    return unit(key) == "%"
+
+
+def scaled(v, scale: float):
+    """A value for a figure: ×``scale`` (100 for a % metric); None for missing and non-finite (a gap)."""
+    from dashboards.data import finite
+
+    f = finite(v)
+    return None if f is None else f * scale
+
+
+def percent_values(key: str, values):
+    """``values`` of ``key`` as drawn: in % for an accuracy, as they are otherwise (None for non-finite)."""
+    scale = 100.0 if is_percent(key) else 1.0
+    return [scaled(v, scale) for v in values]
+
+
+def unit_label(key: str) -> str:
+    """An axis title: the metric's name with its unit, e.g. "val/pgd_acc (%)"."""
+    return f"{key} (%)" if is_percent(key) else key
+
+
+def axis_title(key: str) -> str:
+    return unit_label(key)
+
+
+def hover_value(key: str, var: str = "y") -> str:
+    """The hover text of a value of ``key``: "41.2%" for an accuracy, 4 significant digits otherwise."""
+    return f"{key} %{{{var}:.1f}}%" if is_percent(key) else f"{key} %{{{var}:.4g}}"

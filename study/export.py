@@ -151,16 +151,21 @@ class ExportResult:
 
 
 def _header(study_name: str, row: dict, sel: Selection, seeds: int, spec, extra: list[str]) -> str:
+    from study.explain import best_line, masked_line
+
     scores = ", ".join(f"{m} ({md}) = {v}" for m, md, v in zip(sel.metrics, sel.modes, row["scores"]))
     lines = [f"study {study_name}, Optuna trial {row['number']} ({row['state']}), rank {row['rank']} "
              f"({'Pareto set' if sel.kind == 'pareto' else 'by ' + sel.metrics[0]}): {scores}"]
+    if spec.kind == "train":
+        lines.append(best_line(row["metrics"].get(R.BEST_EPOCH), row.get("epochs"), seeds))
     if seeds > 1:
         lines.append(f"seed index {EXPORTED_SEED_INDEX} of {seeds}: the other seeds differ only in `seed` (+1 each)")
     if row.get("stop"):
         lines.append(f"{row['stop']}: its selected checkpoint was taken before the stop")
     if row.get("masked"):
-        lines.append(f"MASKED: the masking check flagged the selected epoch ({R.BEST_MASKED} = 1); its objective is "
-                     f"the checked reading, which subtracts what the check broke (docs/method.md)")
+        lines.append(masked_line())
+    if row.get("answer"):
+        lines.append(f"test reading (the study's answer): {row['answer']}")
     lines.append(KINDS[spec.kind].rerun_hint(spec, row["config"], study_name, row["number"]))
     lines += extra
     return "".join(f"# {x}\n" for x in lines)
@@ -197,6 +202,7 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
         notes.append(f"the study ran {seeds} seeds per configuration; each config is seed index "
                      f"{EXPORTED_SEED_INDEX} (seed {base_seed}); metrics are means over the seeds")
     rows = []
+    answers = answer_phrases(study)
     for rank, (t, scores) in enumerate(zip(sel.trials, sel.scores), start=1):
         ray_ids = list(t.user_attrs.get("ray_trial_ids", []))
         rows.append({
@@ -207,14 +213,17 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
             "epochs": max([e for e in t.user_attrs.get("epochs", []) if e] or [None]),
             "seed_index": EXPORTED_SEED_INDEX, "ray_trial_ids": ray_ids,
             "mlflow_run_ids": [runs.by_trial[r].info.run_id for r in ray_ids if r in runs.by_trial],
+            "answer": answers.get(t.number, ""),
         })
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale(out, {r["config"] for r in rows})
+    kind = KINDS[handle.spec.kind]
     for t, row in zip(sel.trials, rows):
-        ran = trial_config(handle.spec, t.params, EXPORTED_SEED_INDEX)
-        cfg = KINDS[handle.spec.kind].with_data_root(ran, handle.data_root) if handle.data_root else ran
+        ran = kind.exported(trial_config(handle.spec, t.params, EXPORTED_SEED_INDEX), handle.name, t.number)
+        cfg = kind.with_data_root(ran, handle.data_root) if handle.data_root else ran
         note = [f"data.root: the data root the study ran with ({handle.data_root}), so that `study train` "
                 f"finds the data in any shell"] if cfg is not ran else []
+        note += kind.export_notes()
         body = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         (out / row["config"]).write_text(_header(handle.name, row, sel, seeds, handle.spec, note) + body)
     summary = {
@@ -228,6 +237,14 @@ def export_study(handle: StudyHandle, out: Path, top: Optional[int] = None, metr
     (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=1, allow_nan=False, default=_json_default) + "\n")
     _write_csv(out / SUMMARY_CSV, rows, sel)
     return ExportResult(out, sel, rows, seeds, notes)
+
+
+def answer_phrases(study) -> dict[int, str]:
+    """Trial number -> its test reading as the study's answer (``study.answer``), in words; none when not read."""
+    from study.answer import phrase, read_answer
+
+    answer = read_answer(study)
+    return {int(n): phrase(entry, answer) for n, entry in answer.get("trials", {}).items()} if answer else {}
 
 
 def _first_step(trial) -> Optional[int]:
@@ -246,13 +263,13 @@ def _write_csv(path: Path, rows: list[dict], sel: Selection) -> None:
     score_cols = [f"score.{m}" for m in sel.metrics]
     cols = ["rank", "number", "state", "config", *score_cols, *(f"param.{p}" for p in params),
             *(f"metric.{m}" for m in metrics), "stop_reason", "stop", "masked", "epochs", "seed_index", "ray_trial_ids",
-            "mlflow_run_ids"]
+            "mlflow_run_ids", "answer"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for r in rows:
             flat = {k: r[k] for k in ("rank", "number", "state", "config", "stop_reason", "stop", "masked", "epochs",
-                                      "seed_index")}
+                                      "seed_index", "answer")}
             flat.update(zip(score_cols, r["scores"]))
             flat.update({f"param.{k}": v for k, v in r["params"].items()})
             flat.update({f"metric.{k}": v for k, v in r["metrics"].items()})

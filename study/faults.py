@@ -76,8 +76,8 @@ def health() -> Optional[F.EnvFault]:
         except OSError as e:
             return F.environmental(e) or F.EnvFault(F.IO_ERROR, str(folder), str(e))
         if free < min_free_bytes():
-            return F.EnvFault(F.DISK_FULL, str(folder), f"{_mb(free)} free, less than the {_mb(min_free_bytes())} a "
-                                                        f"study keeps free ({MIN_FREE_ENV})")
+            return F.EnvFault(F.DISK_FULL, str(folder), f"less than the {_mb(min_free_bytes())} a running study keeps "
+                                                        f"free ({MIN_FREE_ENV})")
         try:
             with tempfile.TemporaryFile(dir=folder, prefix=".study-probe-"):
                 pass

@@ -43,6 +43,16 @@ def run_url(base: str, experiment_id: str, run_id: str) -> str:
             f"{urlencode(_MODE)}")
 
 
+def compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str:
+    """MLflow's compare page of ``run_ids`` (their parameters and metrics side by side, and charts), in the
+    model-training mode; the route and its JSON lists are the UI's own ``getCompareRunPageRoute``."""
+    import json
+
+    query = {"runs": json.dumps(list(run_ids), separators=(",", ":")),
+             "experiments": json.dumps([str(experiment_id)], separators=(",", ":")), **_MODE}
+    return f"{base.rstrip('/')}/#/compare-runs?{urlencode(query, quote_via=_quote_all)}"
+
+
 def mark_training(cl, experiment_id: str) -> None:
     """Tag the experiment as a model-training one (idempotent)."""
     exp = cl.get_experiment(experiment_id)

@@ -27,6 +27,7 @@ class StudyHandle:
     mlflow_parent_run_id: Optional[str]
     status: str
     data_root: Optional[str] = None  # the data root the study ran with (exported configs name it)
+    storage_path: Optional[str] = None  # Ray Tune's storage: the trials' checkpoints (``study evaluate`` reads them)
 
     def load_optuna(self):
         return load_optuna_study(self.optuna_url, self.optuna_study)
@@ -54,7 +55,7 @@ def open_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
     optuna_url = unmasked_url(row.optuna_storage, optuna_storage, "--optuna-storage")
     tracking_uri = unmasked_url(row.mlflow_uri, mlflow_uri, "--mlflow-uri") if tracking and row.mlflow_uri else None
     return StudyHandle(name, spec, optuna_url, row.optuna_study, tracking_uri, row.mlflow_parent_run_id, row.status,
-                       row.data_root)
+                       row.data_root, row.storage_path)
 
 
 def trial_config(spec, params: dict[str, Any], seed_index: int = FIRST_SEED_INDEX):

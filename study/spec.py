@@ -163,6 +163,44 @@ class ResourcesSpec(_Strict):
     max_failures: int = Field(1, ge=0, description="Retries of a crashed trial from its last checkpoint.")
 
 
+class AnswerSpec(_Strict):
+    """The study's answer (``study/evaluate.py``): the strong test reading of its best configurations, run once
+    on their selected checkpoints (``best.pt``, every seed) instead of on every trial. What it costs on 2 CPU
+    cores, and why it is not read per trial: README, "Writing a study"."""
+
+    top: int = Field(1, ge=0, description="Configurations read at the study's end, best first by the search metric "
+                     "on validation (0: none; `study evaluate NAME --top K` reads more, or later).")
+    images: int = Field(1000, ge=1, description="Test images read: the first N of the test set (RobustBench: 1,000).")
+    pgd: list[tuple[int, int]] = Field(default_factory=lambda: [(50, 10)],
+                                       description="(steps, restarts) of each PGD reading; [] for none.")
+    autoattack: Literal["standard", "apgd", "off"] = Field(
+        "standard", description="standard: fra31's AutoAttack (APGD-CE, APGD-T, FAB-T, Square); apgd: APGD-CE + "
+        "APGD-T only, reported as apgd_ce_t_acc; off: none.")
+    at_end: Literal["pgd", "full"] = Field(
+        "pgd", description="What the study's end reads: pgd: clean and the PGD readings (seconds on 2 CPU cores); "
+        "full: AutoAttack too (minutes on 2 CPU cores: README, 'What evaluation costs'). `study evaluate` always "
+        "reads it all.")
+
+    @field_validator("pgd")
+    @classmethod
+    def _steps(cls, v: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        if any(s < 1 or r < 1 for s, r in v):
+            raise ValueError("each PGD reading is [steps, restarts], both at least 1, e.g. [[50, 10]]")
+        return v
+
+
+class EvaluationSpec(_Strict):
+    """What a study reads on the test set (issue 32). Every trial is selected and compared on validation; the
+    test set is read cheaply per trial (or not at all) and strongly once, for the study's answer."""
+
+    trials: Literal["cheap", "off", "as_configured"] = Field(
+        "cheap", description="Each trial's own test reading at its end. cheap: clean and PGD-20 (1 restart) on the "
+        "first trial_images test images, best and last weights; off: none; as_configured: run.eval as written "
+        "(test_pgd, autoattack: the heavy single-run defaults).")
+    trial_images: int = Field(500, ge=1, description="cheap: test images each trial reads.")
+    answer: AnswerSpec = Field(default_factory=AnswerSpec)
+
+
 class StudySpec(_Strict):
     name: str = "study"
     description: str = ""
@@ -173,6 +211,7 @@ class StudySpec(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec)
     stopping: StoppingSpec = Field(default_factory=StoppingSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
     @field_validator("name")
     @classmethod
@@ -188,6 +227,7 @@ class StudySpec(_Strict):
                 raise ValueError(f"unknown metric {m!r} for a {self.kind} study{did_you_mean(m, kind.metric_names())}; "
                                  f"use {kind.metric_hint}")
         for path, dist in self.search.parameters.items():
+            _known_path(base, path, kind.label)
             samples = dist.values if isinstance(dist, Choice) else [dist.low, dist.high]
             for value in samples:
                 try:
@@ -199,7 +239,35 @@ class StudySpec(_Strict):
         return self
 
 
-SPEC_KEYS = "keys run, search, stopping, resources"
+def _known_path(base, path: str, label: str) -> None:
+    """A search parameter must name a field of the base config; a typo is said as one (never with a value)."""
+    from study.wording import FixableError
+    from trainables.suggest import did_you_mean
+
+    dumped = base.model_dump()
+    for i, part in enumerate(path.split(".")):
+        if not isinstance(dumped, dict) or part not in dumped:
+            where = ".".join(path.split(".")[:i]) or f"the {label}"
+            keys = sorted(dumped) if isinstance(dumped, dict) else []
+            hint = did_you_mean(path, _paths(base.model_dump()))
+            fix = (f"rename it under search.parameters to a dotted path of the {label}"
+                   + (f", e.g. {hint.split(chr(39))[1]}" if "'" in hint else "")
+                   + (f"; the keys of {where} are: {', '.join(keys)}" if keys else ""))
+            raise FixableError(f"search parameter {path!r} is not a field of the {label}{hint}", fix)
+        dumped = dumped[part]
+
+
+def _paths(node: dict, prefix: str = ""):
+    for k, v in node.items():
+        yield prefix + k
+        if isinstance(v, dict):
+            yield from _paths(v, f"{prefix}{k}.")
+
+
+SPEC_KEYS = "keys run, search, stopping, resources, evaluation"
+# A study stored before issue 32 has no evaluation block: it ran its trials' test reading as its run config
+# said and had no answer reading at its end; reading it back must not change either.
+AS_STORED_BEFORE_32 = {"trials": "as_configured", "answer": {"top": 0}}
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -221,4 +289,6 @@ def spec_from_text(text: str, where: str) -> StudySpec:
     """A spec the platform stored itself (the catalog's copy), through the same strict parser."""
     from study.yamlio import parse_text, validate
 
-    return validate(parse_text(text, where, SPEC_KEYS), StudySpec, where)
+    raw = parse_text(text, where, SPEC_KEYS)
+    raw.setdefault("evaluation", AS_STORED_BEFORE_32)
+    return validate(raw, StudySpec, where)

@@ -15,6 +15,7 @@ class TrialRow:
     metrics: dict[str, float] = field(default_factory=dict)
     ray_trial_ids: list[str] = field(default_factory=list)
     stop_step: Optional[int] = None  # the global step of the (first seed's) stop
+    answer: dict = field(default_factory=dict)  # its test reading as the study's answer (``study.answer``), if read
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -23,7 +24,10 @@ class TrialRow:
 def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
     from study.reading import load_optuna_study, stop_reason
 
+    from study.answer import read_answer
+
     study = load_optuna_study(storage_url, study_name)
+    answer = read_answer(study)
     rows = []
     for t in study.get_trials(deepcopy=False):
         ua = t.user_attrs
@@ -38,5 +42,24 @@ def trial_rows(storage_url: str, study_name: str) -> list[TrialRow]:
             epochs=max(epochs) if epochs else (max(t.intermediate_values) if t.intermediate_values else None),
             params=dict(t.params), metrics=metrics, ray_trial_ids=list(ua.get("ray_trial_ids", [])),
             stop_step=int(steps[0]) if steps else None,
+            answer=_answer_of(answer, t.number),
         ))
     return rows
+
+
+def _answer_of(answer: dict, number: int) -> dict:
+    """A trial's entry in the study's answer, with the answer's settings (empty when it was not read)."""
+    entry = answer.get("trials", {}).get(str(number))
+    if not entry:
+        return {}
+    return {**entry, **{k: answer.get(k) for k in ("settings", "ranked_by", "updated")}}
+
+
+def answer_of_rows(rows) -> dict:
+    """The study's answer put back together from its trial rows ({} when none was read)."""
+    read = [r for r in rows if r.answer]
+    if not read:
+        return {}
+    first = read[0].answer
+    return {**{k: first.get(k) for k in ("settings", "ranked_by", "updated")},
+            "trials": {str(r.number): r.answer for r in read}}

@@ -160,9 +160,17 @@ def _tag_missing(e: dict, p: Place) -> tuple[str, str]:
     return f"has no {key} key", f"add {key}: {' | '.join(tags) or '...'}"
 
 
+class FixableError(ValueError):
+    """A validator's error that knows its fix: ``describe`` prints it after "Fix:" like every phrased error."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.fix = fix
+
+
 def _value_error(e: dict, p: Place) -> tuple[str, str]:
     err = (e.get("ctx") or {}).get("error")
-    return (str(err) if err is not None else e["msg"].removeprefix("Value error, ")), ""
+    return (str(err) if err is not None else e["msg"].removeprefix("Value error, ")), getattr(err, "fix", "")
 
 
 PHRASES: dict[str, Phrase] = {

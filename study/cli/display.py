@@ -32,7 +32,7 @@ def unit(key: str) -> str:
     last = key.replace("/", ".").rsplit(".", 1)[-1]
     if last.endswith("acc") or last == "masking_gap":  # accuracies and the gap between two of them
         return "%"
-    if key.startswith("time/") and last.endswith("_s"):
+    if key.startswith(("time/", "gen/")) and last.endswith("_s"):  # time/epoch_s, gen/sgld_s: durations
         return "s"
     if last in PIXEL_UNITS:
         return "/255"
@@ -114,21 +114,25 @@ def _cell(metrics: dict, name: str) -> str:
 
 
 def table_notes(rows: Sequence[Any], metrics: Sequence[str]) -> list[str]:
-    """The lines under a trial table that say what its marks mean (only the marks it shows)."""
+    """The lines under a trial table that say what its columns and marks mean (only those it shows)."""
+    from study.explain import BEST, MASKED
+
     notes = []
+    if R.BEST_VAL_ROBUST in metrics and rows:
+        notes.append(BEST + "; the other val/ columns are the last epoch's")
     if any(r.state == "COMPLETE" and r.stop_reason for r in rows):
         notes.append("result kept: a rule stopped the trial after a failure (CO probe, ΔE, NaN); its checkpoint "
                      "selected before the stop is its result, counted, exported and registered like any other")
     if any(r.metrics.get(R.BEST_MASKED) for r in rows) and {R.BEST_VAL_ROBUST, R.BEST_VAL_PGD} & set(metrics):
-        notes.append(f"MASKED on {R.BEST_VAL_ROBUST}: the masking check flagged the selected epoch; the reading is "
-                     f"the checked one (PGD minus what APGD and Square broke on top), so it is not inflated by the "
-                     f"masking, but treat the trial with care (docs/method.md, 'Which checkpoint')")
+        notes.append(MASKED)
     return notes
 
 
 def shown_metrics(search_metrics: Sequence[str], generation: bool) -> list[str]:
-    """The search metrics, then (for training studies) clean accuracy, the masking gap and the mean training ΔE."""
-    extra = () if generation else (R.VAL_CLEAN_ACC, R.VAL_MASKING_GAP, R.TRAIN_DELTA_MEAN)
+    """The search metrics, then (for training studies) the selected epoch when the objective is the selected
+    checkpoint's reading, clean accuracy, the masking gap and the mean training ΔE."""
+    best = (R.BEST_EPOCH,) if any(m.startswith("best/") for m in search_metrics) else ()
+    extra = () if generation else (*best, R.VAL_CLEAN_ACC, R.VAL_MASKING_GAP, R.TRAIN_DELTA_MEAN)
     return list(dict.fromkeys([*search_metrics, *extra]))
 
 

@@ -70,6 +70,14 @@ class StudyKind(ABC):
         """An exported trial config that names ``root`` as its data root when it named none."""
         return config
 
+    def exported(self, config: BaseModel, study: str, number: int) -> BaseModel:
+        """The config ``study export`` writes for trial ``number``: the one it ran, here as is."""
+        return config
+
+    def export_notes(self) -> list[str]:
+        """Lines the export header adds about every config of this kind."""
+        return []
+
     def param_space(self, spec: StudySpec) -> dict[str, Any]:
         return {self.section: getattr(spec, self.section).model_dump(mode="json")}
 

@@ -57,6 +57,15 @@ class TrainKind(StudyKind):
         run.eval.probe_size = min(run.eval.probe_size, 64)
         run.eval.autoattack = False
         run.eval.test_pgd = [(5, 1)]
+        spec.evaluation.trials = "as_configured"  # the reading just set: a wiring check, not a measurement
+        spec.evaluation.answer.images = min(spec.evaluation.answer.images, 128)
+        spec.evaluation.answer.pgd, spec.evaluation.answer.autoattack = [(5, 1)], "off"
+
+    def param_space(self, spec: StudySpec) -> dict[str, Any]:
+        """The run config every trial runs: the spec's, with its test reading set by ``evaluation.trials``."""
+        from study.trial_eval import trial_run
+
+        return {"run": trial_run(spec).model_dump(mode="json")}
 
     def stopping(self, spec: StudySpec):
         from study.stopping import policy_from_spec
@@ -84,10 +93,26 @@ class TrainKind(StudyKind):
         return resolve_config(trial_config)
 
     def describe(self, spec: StudySpec) -> str:
-        return f"{spec.run.epochs} epochs"
+        from study.trial_eval import describe
+
+        return f"{spec.run.epochs} epochs, {describe(spec)}"
+
+    def exported(self, config, study: str, number: int):
+        """Every default the trial used written out, named ``<study>-trial<N>`` (its retrain's folder)."""
+        from study.exported import export_name, fully_resolved
+
+        return fully_resolved(config, export_name(study, number))
+
+    def export_notes(self) -> list[str]:
+        from study.exported import NULL_MEANING
+
+        return [f"every default the trial used is written out; {NULL_MEANING}"]
 
     def rerun_hint(self, spec: StudySpec, config_file: str, study_name: str, number: int) -> str:
-        return f"exact resolved config of the trial; run it with: study train {config_file} --name {study_name}-trial{number}"
+        from study.exported import export_name
+
+        return (f"the config the trial ran, resolved; retrain it with: study train {config_file} --epochs N "
+                f"(it trains into runs/{export_name(study_name, number)}; without --epochs, for the trial's epochs)")
 
 
 # training field searched -> the evaluation field that must then be fixed in the run config

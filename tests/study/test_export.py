@@ -15,6 +15,7 @@ from study.catalog import Catalog
 from study.cli.commands.train import load_run_config
 from study.cli.main import main
 from study.export import DEFAULT_TOP, export_study, select_trials
+from study.exported import export_name, fully_resolved
 from study.reading import StudyHandle, mlflow_runs, open_study, trial_config
 from study.spec import StudySpec
 from study.tracking.common import TRIAL_TAG, client
@@ -132,10 +133,18 @@ def test_round_trip_exported_config_reproduces_the_trials_first_epoch(tiny_study
     assert cfg.data.root == str(Path(os.environ["STUDY_DATA_DIR"]).absolute())
     ran = cfg.model_copy(deep=True)
     ran.data.root = None
-    assert ran.model_dump() == logged.model_dump()
+    # the other: every default written out (issue 32), and named after the study and the trial
+    name = export_name(STUDY, row["number"])
+    assert cfg.name == name and ran.model_dump() == fully_resolved(logged, name).model_dump()
     ray_dir = Path(Catalog.open(tiny_study).get(STUDY).storage_path) / STUDY
     params = json.loads((ray_dir / f"trial_{ray_id}" / "params.json").read_text())
-    assert ran.model_dump() == resolve_config(params).model_dump()
+    assert ran.model_dump() == fully_resolved(resolve_config(params), name).model_dump()
+    assert None not in (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay, cfg.method.alpha, cfg.method.attack,
+                        cfg.method.attack_bn_mode, cfg.eval.epsilon, cfg.eval.norm, cfg.model.batchnorm, cfg.data.augment)
+    header = (tmp_path / "exp" / row["config"]).read_text().split("\nname:")[0]
+    assert "every default the trial used is written out; null where it remains:" in header
+    assert f"selected epoch {row['metrics'][R.BEST_EPOCH]:g} of 3: the epoch with the highest val/robust_acc" in header
+    assert f"retrain it with: study train {row['config']} --epochs N (it trains into runs/{name}" in header
     assert cfg.deterministic and cfg.threads == 1
     # 2) one epoch of `study train`'s fit reproduces the trial's epoch-1 record in MLflow
     result = fit(cfg, tmp_path / "run", callbacks=[lambda rec: "one epoch"])
@@ -216,6 +225,6 @@ def test_several_seeds_export_seed_index_0_and_say_so(tmp_path):
     assert any("3 seeds" in n and "seed index 0" in n for n in _summary(tmp_path / "exp")["notes"])
     cfg = load_run_config(str(tmp_path / "exp" / "trial_1.yaml"))
     assert cfg.seed == 7 and cfg.der.weight == 0.1
-    assert cfg.model_dump() == trial_config(spec, {"der.weight": 0.1}, 0).model_dump()
+    assert cfg.model_dump() == fully_resolved(trial_config(spec, {"der.weight": 0.1}, 0), "s-trial1").model_dump()
     assert "seed index 0 of 3" in (tmp_path / "exp" / "trial_1.yaml").read_text()
     assert mlflow_runs(handle).by_trial == {} and "without MLflow tracking" in mlflow_runs(handle).note

@@ -64,7 +64,7 @@ def test_a_full_disk_stops_the_study_with_a_paragraph_and_resume_finishes_it(mni
         filler = fill(disk, keep_bytes=20 * 2**20)
         return filler.unlink
 
-    _stop_on(full, mnist_env, tmp_path, "full", ("is full (", "less than the 100.0 MB a study keeps free",
+    _stop_on(full, mnist_env, tmp_path, "full", ("is full (", "less than the 100.0 MB a running study keeps free",
                                                  "Fix: free space on that disk"))
 
 

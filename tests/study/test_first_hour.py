@@ -93,7 +93,9 @@ def _check_trials_page(browser, url: str, trials: int, tmp_path: Path, shot: str
 
 
 def test_printed_next_steps_work_in_a_fresh_shell(shared_data, _isolated_cache, tmp_path):
-    spec = tiny_spec(shared_data, tmp_path, name="fh", epochs=2, num_samples=3)  # stopping off: all COMPLETE
+    answer = {"top": 1, "images": 100, "pgd": [[10, 2]], "autoattack": "apgd", "at_end": "full"}  # issue 32
+    spec = tiny_spec(shared_data, tmp_path, name="fh", epochs=2, num_samples=3,  # stopping off: all COMPLETE
+                     evaluation={"answer": answer})
     ws = tmp_path / "ws"
     data_before = tree(shared_data / "MNIST")
     run = make_quickstart({**os.environ, "STUDY_DATA_DIR": str(shared_data)}, ws, "fh", spec)
@@ -101,7 +103,8 @@ def test_printed_next_steps_work_in_a_fresh_shell(shared_data, _isolated_cache, 
     _clean_console(run)
     assert re.search(r"^trial-0  epoch 1/2  best/val_robust_acc [\d.]+%", run.stdout, re.M)  # one trial name, units
     cmds = steps(run.stdout, "next steps")
-    assert [verb(c) for c in cmds] == ["status", "report", "ui", "export"]
+    assert [verb(c) for c in cmds] == ["status", "report", "ui", "export", "evaluate", "compare"]
+    assert "the study's answer: test reading on 100 images" in run.stdout
 
     fresh = fresh_env(_isolated_cache)
     done = {}
@@ -110,6 +113,8 @@ def test_printed_next_steps_work_in_a_fresh_shell(shared_data, _isolated_cache, 
             done[verb(cmd)] = r = shell(cmd, fresh)
             assert r.returncode == 0, (cmd, r.stdout[-3000:], r.stderr[-3000:])
     assert "study fh (finished)" in done["status"].stdout
+    assert "read 2 configuration(s)" in done["evaluate"].stdout  # the best one was read at the end already
+    assert "curves on shared axes:" in done["compare"].stdout and "MLflow compare" in done["compare"].stdout
     (train,) = steps(done["export"].stdout, "train one with")
     trained = shell(train, fresh)
     assert trained.returncode == 0, (train, trained.stdout[-3000:], trained.stderr[-3000:])

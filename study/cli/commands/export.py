@@ -34,7 +34,9 @@ def export(
     from rich.table import Table
 
     from study.cli import hints
+    from study.explain import BEST, MASKED
     from study.export import export_study
+    from study.exported import export_name
     from study.reading import open_study
 
     ws = workspace_path(workspace)
@@ -55,15 +57,18 @@ def export(
         t.add_row(str(r["rank"]), str(r["number"]), *(fmt(m, v, False) for m, v in zip(sel.metrics, r["scores"])),
                   *(fmt(p, r["params"].get(p), False) for p in params), r["config"], note)
     out.print(t)
+    if handle.spec.kind == "train":
+        out.print(BEST, markup=False, style="dim", soft_wrap=True)
     if any(r["masked"] for r in result.rows):
-        out.print("MASKED: the masking check flagged the trial's selected epoch; it is ranked by its checked reading, "
-                  "which already subtracts what the check broke (docs/method.md, 'Which checkpoint')", markup=False)
+        out.print(MASKED, markup=False, style="dim", soft_wrap=True)
+    if any(r.get("answer") for r in result.rows):
+        out.print("test readings of the study's answer are in each config's header and in summary.csv", markup=False)
     for note in result.notes[1:]:
         out.print(f"[yellow]note:[/] {note}")
     out.print(f"wrote {len(result.rows)} config(s), summary.csv and summary.json (with the MLflow run ids) to "
               f"{hints.shown(result.out)}", markup=False)
     first = result.rows[0]
-    cmd = hints.command("train", str(hints.shown(result.out / first["config"])), "--name",
-                        f"{name}-trial{first['number']}", workspace=ws)
-    hints.print_steps(out, [(cmd, f"retrain trial {first['number']} (add --epochs N to change its length)")],
+    cmd = hints.command("train", str(hints.shown(result.out / first["config"])), workspace=ws)
+    where = hints.shown(ws / "runs" / export_name(name, first["number"]))
+    hints.print_steps(out, [(cmd, f"retrain trial {first['number']} as it ran, into {where} (--epochs N: longer)")],
                       "train one with")

@@ -70,6 +70,9 @@ def run(
     _start(study_name, ws, verbose)
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
               f"{KINDS[spec.kind].describe(spec)}, workspace {ws}")
+    from study import progress
+
+    progress.mark_line()  # the heartbeat counts the quiet from this line (issue 32)
     outcome = run_study(spec, study_name, opts)
     _end(ws, study_name, outcome)
 

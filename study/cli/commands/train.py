@@ -34,6 +34,7 @@ def train(
     """Train one run locally: a line per epoch, records in WORKSPACE/runs/NAME/records.jsonl, checkpoints beside."""
     from study import dataroot
     from study.cli.hints import shown
+    from study.cli.train_summary import best_checkpoint_line, final_lines
     from trainables import records as R
     from trainables.fit import fit
 
@@ -69,6 +70,9 @@ def train(
     result = fit(cfg, run_dir, callbacks=[line])
     if result.stop_reason:
         out.print(f"[yellow]stopped: {result.stop_reason}[/]")
-    for k, v in sorted(result.final.items()):
-        out.print(f"{k} {fmt(k, v)}")
+    best = best_checkpoint_line(result.records, cfg.epochs)
+    if best:
+        out.print(best, markup=False, soft_wrap=True)
+    for text in final_lines(result.final):
+        out.print(text, markup=False, soft_wrap=True)
     out.print(f"records: {shown(run_dir / 'records.jsonl')}")
