@@ -77,6 +77,7 @@ class StudyData:
     experiment_id: Optional[str] = None
     mlflow_uri: Optional[str] = None
     notes: list[str] = field(default_factory=list)
+    answer: dict = field(default_factory=dict)  # the test reading of its best configurations (``study.answer``)
 
     @property
     def metrics(self) -> list[str]:
@@ -191,7 +192,10 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
             metrics={k: v for k, v in ua.get("metrics", {}).items() if finite(v) is not None}, runs=run_list,
             config_values={p: _safe_dotted(cfg, p) for p in paths} if cfg is not None else {},
         ))
-    return StudyData(name, handle.status, handle.spec, study, trials, runs.experiment_id, handle.mlflow_uri, notes)
+    from study.answer import read_answer
+
+    return StudyData(name, handle.status, handle.spec, study, trials, runs.experiment_id, handle.mlflow_uri, notes,
+                     read_answer(study))
 
 
 def _safe_dotted(cfg: dict, path: str):

@@ -11,12 +11,14 @@ from dashboards.data import OUTCOMES, StudyData, load_studies
 from dashboards.html import Section, figure_html, render_page
 from dashboards.style import label
 from dashboards.table import DEFAULT_MLFLOW_UI, SORT_JS, trial_table
+from study.explain import BEST, MASKED
 from study.mlflow_ui import experiment_url
 
 # Section ids, in page order (tests and links rely on them).
-DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
-    "delta-energy", "probe-delta-energy", "val-pgd", "parallel", "importance", "pareto", "trials")
-SECTION_IDS = (DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS)
+ANSWER, DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
+    "answer", "delta-energy", "probe-delta-energy", "val-pgd", "parallel", "importance", "pareto", "trials")
+SECTION_IDS = (ANSWER, DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS)
+TABLE_SECTIONS = (ANSWER, TRIALS)  # a table, no figure
 
 
 @dataclass
@@ -27,6 +29,7 @@ class ReportResult:
 
 
 def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI) -> list[Section]:
+    from dashboards.answer import CAPTION, answer_body
     from dashboards.figures.histories import probe_delta_energy_figure, val_pgd_figure
     from dashboards.figures.importance import importance_figure
     from dashboards.figures.parallel import parallel_figure
@@ -37,6 +40,7 @@ def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI)
     imp_fig, imp_notes = importance_figure(studies)
     compare = " Studies being compared are drawn with different dashes / marker shapes." if len(studies) > 1 else ""
     return [
+        Section(ANSWER, "The answer: test reading of the best configurations", answer_body(studies), CAPTION),
         Section(DELTA_ENERGY, "ΔE traces: what the stopping rule watches",
                 figure_html(rule_view_figure(studies), "fig-" + DELTA_ENERGY),
                 "One line per run, coloured by outcome, with the ΔE rule's band (the rule stops a run when a reading "
@@ -58,7 +62,7 @@ def build_sections(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI)
                 "trials (both maximised)." + compare),
         Section(TRIALS, "Trials", f'<div class="table-wrap">{trial_table(studies, mlflow_ui)}</div>',
                 "One row per Optuna trial; click a header to sort; the MLflow links open each run in the MLflow UI "
-                f"at {mlflow_ui}."),
+                f"at {mlflow_ui}. Accuracies in %. {BEST}; the other val/ columns are the last epoch's. {MASKED}"),
     ]
 
 

@@ -10,8 +10,8 @@ from study.cli.display import trial_label
 from study.mlflow_ui import run_url
 from trainables import records as R
 
-HEADLINE = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC, R.TRAIN_DELTA_MEAN,
-            R.BEST_VAL_PGD, R.BEST_MASKED)
+HEADLINE = (R.BEST_EPOCH, R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC,
+            R.TRAIN_DELTA_MEAN, R.BEST_VAL_PGD, R.BEST_MASKED)
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
 SORT_JS = """
@@ -50,10 +50,13 @@ def _cell(text: str, sort_value=None, cls: str = "", raw: bool = False) -> str:
     return f'<td data-v="{v}"{c}>{text if raw else escape(text)}</td>'
 
 
-def _fmt(v) -> str:
+def _fmt(v, key: str = "") -> str:
+    """A cell's text: an accuracy in % (as the console and the figures show it), other floats to 4 digits."""
     f = finite(v)
     if f is None:
         return "" if v is None else str(v)
+    if key and style.is_percent(key):
+        return f"{100 * f:.1f}%"
     return f"{f:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -97,7 +100,7 @@ def trial_table(studies: list[StudyData], mlflow_ui: str = DEFAULT_MLFLOW_UI) ->
             for m in metrics:
                 v = t.metrics.get(m)
                 masked = m in (R.BEST_VAL_ROBUST, R.BEST_VAL_PGD) and t.metrics.get(R.BEST_MASKED)
-                cells.append(_cell(_fmt(v) + (" MASKED" if masked else ""), finite(v), "num"))
+                cells.append(_cell(_fmt(v, m) + (" MASKED" if masked else ""), finite(v), "num"))
             out.append(f'<tr data-study="{escape(sd.name, quote=True)}" data-trial="{t.number}">{"".join(cells)}</tr>')
     out.append("</tbody></table>")
     return "".join(out)

@@ -9,8 +9,13 @@ from trainables import records as R
 
 
 def history_figure(studies: list[StudyData], key: str, title: str, ytitle: str, zero_line: bool = False):
+    """One line per run of ``key``'s per-epoch history; an accuracy is drawn in % (``style.is_percent``)."""
     import plotly.graph_objects as go
 
+    scale = 100.0 if style.is_percent(key) else 1.0
+    if scale != 1.0:
+        ytitle = f"{ytitle} (%)"
+    value = "%{y:.1f}%" if scale != 1.0 else "%{y:.4g}"
     fig = go.Figure(layout=style.base_layout(title, 520, xaxis=dict(title="epoch", dtick=1),
                                              yaxis=dict(title=ytitle), hovermode="closest"))
     compare = len(studies) > 1
@@ -25,19 +30,19 @@ def history_figure(studies: list[StudyData], key: str, title: str, ytitle: str, 
                 group = f"{sd.name}:{run.outcome}" if compare else run.outcome
                 who = f"{sd.name} trial {t.number}" + (f" seed {run.seed_index}" if len(t.runs) > 1 else "")
                 fig.add_trace(go.Scatter(
-                    x=[int(s) for s, _ in points], y=[finite(v) for _, v in points], mode="lines+markers",
+                    x=[int(s) for s, _ in points], y=[style.scaled(v, scale) for _, v in points], mode="lines+markers",
                     name=(f"{sd.name}: " if compare else "") + style.label(run.outcome), legendgroup=group,
                     showlegend=group not in shown,
                     line=dict(color=style.colour(run.outcome), dash=style.dash(si), width=1.6),
                     marker=dict(size=4), opacity=0.85,
                     meta={"study": sd.name, "trial": t.number, "seed_index": run.seed_index,
                           "ray_trial_id": run.ray_trial_id, "outcome": run.outcome},
-                    hovertemplate=f"{who} ({style.label(run.outcome)})<br>epoch %{{x}}<br>{ytitle} %{{y:.4g}}"
+                    hovertemplate=f"{who} ({style.label(run.outcome)})<br>epoch %{{x}}<br>{ytitle} {value}"
                                   "<extra></extra>",
                 ))
                 shown.add(group)
                 if run.stop_epoch is not None:
-                    y = _value_at(points, run.stop_epoch)
+                    y = _value_at(points, run.stop_epoch) * scale
                     xs, ys, texts = stops.setdefault(run.outcome, ([], [], []))
                     xs.append(run.stop_epoch)
                     ys.append(y)

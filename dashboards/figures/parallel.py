@@ -37,11 +37,13 @@ def parallel_figure(studies: list[StudyData]):
     dims.append(dict(label="outcome", values=[present.index(t.outcome) for _, t in rows],
                      tickvals=list(range(len(present))), ticktext=[style.label(o) for o in present]))
     for m in objectives:
-        dims.append(dict(label=f"{m} (last epoch)", values=[t.metrics[m] for _, t in rows]))
-    first = [t.metrics[objectives[0]] for _, t in rows]
+        dims.append(dict(label=f"{style.unit_label(m)} (last epoch)", values=style.percent_values(
+            m, [t.metrics[m] for _, t in rows])))
+    first = style.percent_values(objectives[0], [t.metrics[objectives[0]] for _, t in rows])
     trace = go.Parcoords(
         dimensions=dims,
-        line=dict(color=first, colorscale="Viridis", showscale=True, colorbar=dict(title=dict(text=objectives[0]))),
+        line=dict(color=first, colorscale="Viridis", showscale=True,
+                  colorbar=dict(title=dict(text=style.unit_label(objectives[0])))),
         meta={"trials": [{"study": sd.name, "trial": t.number} for sd, t in rows]},
     )
     fig = go.Figure(trace, layout=style.base_layout(title, 480, margin=dict(l=90, r=90, t=90, b=40)))

@@ -19,8 +19,8 @@ def pareto_figure(studies: list[StudyData]):
     import plotly.graph_objects as go
 
     fig = go.Figure(layout=style.base_layout("Clean vs robust accuracy (validation, last epoch)", 520,
-                                             xaxis=dict(title="val clean accuracy"),
-                                             yaxis=dict(title="val PGD accuracy", scaleanchor=None)))
+                                             xaxis=dict(title="val clean accuracy (%)"),
+                                             yaxis=dict(title="val PGD accuracy (%)", scaleanchor=None)))
     compare = len(studies) > 1
     for si, sd in enumerate(studies):
         pts = [(t, finite(t.metrics.get(X)), finite(t.metrics.get(Y))) for t in sd.trials]
@@ -30,19 +30,19 @@ def pareto_figure(studies: list[StudyData]):
             if not sel:
                 continue
             fig.add_trace(go.Scatter(
-                x=[x for _, x, _ in sel], y=[y for _, _, y in sel], mode="markers",
+                x=[100 * x for _, x, _ in sel], y=[100 * y for _, _, y in sel], mode="markers",
                 name=(f"{sd.name}: " if compare else "") + style.label(outcome),
                 marker=dict(color=style.colour(outcome), symbol=style.symbol(si), size=10,
                             line=dict(width=1, color="#333")),
                 text=[f"{sd.name} trial {t.number}" for t, _, _ in sel],
                 meta={"study": sd.name, "trials": [t.number for t, _, _ in sel]},
-                hovertemplate="%{text}<br>clean %{x:.3f}<br>PGD %{y:.3f}<extra></extra>",
+                hovertemplate="%{text}<br>clean %{x:.1f}%<br>PGD %{y:.1f}%<extra></extra>",
             ))
         done = [(t, x, y) for t, x, y in pts if t.state == "COMPLETE"]  # kept results included
         if done:
             idx = pareto_front([(x, y) for _, x, y in done])
             fig.add_trace(go.Scatter(
-                x=[done[i][1] for i in idx], y=[done[i][2] for i in idx], mode="lines+markers",
+                x=[100 * done[i][1] for i in idx], y=[100 * done[i][2] for i in idx], mode="lines+markers",
                 line=dict(shape="vh", color="#444", dash=style.dash(si), width=1.5),
                 marker=dict(symbol="circle-open", size=17, color="#444", line=dict(width=1.5)),
                 name=(f"{sd.name}: " if compare else "") + "Pareto front (completed)",

@@ -16,7 +16,7 @@ from dashboards.figures.histories import history_figure
 from dashboards.figures.rule_view import rule_view_figure
 from dashboards.figures.importance import importance_figure
 from dashboards.figures.pareto import pareto_front
-from dashboards.report import SECTION_IDS, build_sections
+from dashboards.report import SECTION_IDS, TABLE_SECTIONS, build_sections
 from study.cli.main import main
 from study.spec import StudySpec
 from study.tracking.common import TRIAL_TAG, client
@@ -69,8 +69,8 @@ def test_one_figure_per_section_and_the_table(page):
     assert list(secs) == list(SECTION_IDS)
     for sid, body in secs.items():
         divs = re.findall(r'<div id="([^"]+)" class="plotly-graph-div', body)
-        if sid == "trials":
-            assert divs == [] and body.count("<table") == 1
+        if sid in TABLE_SECTIONS:
+            assert divs == [] and body.count("<table") == (1 if sid == "trials" else body.count('class="trials answer'))
         else:
             assert len(divs) == 1 and list(figures(body)) == divs and "<table" not in body
 
@@ -112,13 +112,15 @@ def test_delta_energy_figure_holds_every_trials_mlflow_history(page, optuna_stud
 def test_val_pgd_figure_and_parallel_coordinates(page, optuna_study):
     pgd = figure(page, "val-pgd")
     last = {tr["meta"]["trial"]: tr["y"][-1] for tr in pgd["data"] if "trial" in tr.get("meta", {})}
-    assert last == {t.number: t.user_attrs["metrics"][R.VAL_PGD_ACC] for t in optuna_study.trials}
+    assert last == {t.number: pytest.approx(100 * t.user_attrs["metrics"][R.VAL_PGD_ACC]) for t in optuna_study.trials}
+    assert pgd["layout"]["yaxis"]["title"]["text"] == "val PGD accuracy (%)"  # accuracies in % (issue 32)
     (par,) = figure(page, "parallel")["data"]
     dims = {d["label"]: d["values"] for d in par["dimensions"]}
     order = [m["trial"] for m in par["meta"]["trials"]]
     by_number = {t.number: t for t in optuna_study.trials}
     assert dims["der.weight"] == [by_number[n].params["der.weight"] for n in order]
-    assert dims[f"{R.BEST_VAL_ROBUST} (last epoch)"] == [by_number[n].value for n in order]  # the default objective
+    assert dims[f"{R.BEST_VAL_ROBUST} (%) (last epoch)"] == [pytest.approx(100 * by_number[n].value)
+                                                            for n in order]  # the default objective, in %
 
 
 def test_importances_of_the_study(page):
@@ -250,7 +252,8 @@ def test_rule_view_draws_the_window_series_its_band_and_the_stop():
     hi = next(tr for tr in data if tr["meta"].get("band") == "high")
     med, scale = rule.band(values[-1 - rule.window:-1])
     assert hi["y"][-1] == pytest.approx(med + rule.threshold * scale)
-    assert hi["y"][rule.window - 1] is None and hi["y"][rule.window] is not None
+    assert list(hi["x"]) == list(line["x"])[rule.window:]  # defined once w readings precede it
+    assert float(hi["fillcolor"].rsplit(",", 1)[1].rstrip(")")) <= 0.15  # a light band, never opaque (issue 32)
     (stop,) = [tr for tr in data if "stops" in tr["meta"]]
     assert list(stop["x"]) == [1.5] and list(stop["y"]) == [-2.5] and "step 48" in stop["text"][0]
     text = caption([sd])
