@@ -25,7 +25,9 @@ def test_a_start_past_its_budget_on_saturated_cores_ends_in_the_platforms_paragr
     assert_clean(out)
     said = paragraph(out)
     assert "Ray is still starting on this machine after 1 s (load average" in " ".join(out.split())
-    for needle in ("Ray did not start on this machine within 3 s (load average", "The cores are busy with other work",
+    # ("The cores are busy with other work" is said only when the 1-minute load average has caught up with the
+    # busy cores, which it may not have in 3 s: not asserted)
+    for needle in ("Ray did not start on this machine within 3 s (load average",
                    "STUDY_RAY_START_TIMEOUT=600", "Nothing of the study was recorded", "start it again with:"):
         assert needle in said, said
     assert not (ws / "catalog.db").exists() and not (ws / "optuna.db").exists()  # nothing recorded

@@ -100,10 +100,19 @@ def _trial(tmp_path: Path, epochs: int) -> Path:
 
 
 @pytest.mark.parametrize("tear", ["state.pt cut short", "best.pt missing", "records.jsonl cut short"])
-def test_a_torn_newest_folder_is_skipped_for_the_one_before(tear, tmp_path, caplog, monkeypatch):
-    # a library's logging.config call earlier in the session (Optuna's alembic env runs fileConfig, which
-    # disables every existing logger) must not hide the warning this test reads
+def test_a_torn_newest_folder_is_skipped_for_the_one_before(tear, tmp_path, monkeypatch):
+    # the warning is read by a handler on the module's own logger: logging state that earlier tests in the session
+    # leave behind (a library's fileConfig disabling existing loggers, root handlers replaced) must not hide it
+    import logging
+
+    seen: list[str] = []
+    catcher = logging.Handler(logging.WARNING)
+    catcher.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
     monkeypatch.setattr(resume_module.log, "disabled", False)
+    monkeypatch.setattr(logging.root.manager, "disable", 0)
+    monkeypatch.setattr(resume_module.log, "level", logging.WARNING)
+    logging.root.manager._clear_cache()  # isEnabledFor caches its answers per logger
+    resume_module.log.addHandler(catcher)
     trial = _trial(tmp_path, 3)
     newest = trial / "checkpoint_000002"
     name = tear.split()[0]
@@ -118,7 +127,9 @@ def test_a_torn_newest_folder_is_skipped_for_the_one_before(tear, tmp_path, capl
     restored = restore(_Folder(newest), lambda d: loaded.append(checkpoint.load(Path(d) / "state.pt")["epoch"]))
     assert loaded == [2] and restored.used.endswith("checkpoint_000001")
     assert [r["epoch"] for r in restored.history] == [1, 2]
-    assert "skipped 1 torn checkpoint(s) and resumed from" in restored.warning and "checkpoint_000002" in caplog.text
+    resume_module.log.removeHandler(catcher)
+    assert "skipped 1 torn checkpoint(s) and resumed from" in restored.warning
+    assert any("checkpoint_000002" in m for m in seen), seen
 
 
 def test_no_whole_folder_left_starts_the_trial_again(tmp_path):
