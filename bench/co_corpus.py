@@ -6,7 +6,7 @@ seeds, in settings where CO is seed dependent. Every run reports every ``--repor
 PGD-10 with the masking check: ``val/robust_acc``, what the collapse label reads). Each run's records go to
 their own JSON file under ``--out`` with the command that made them, so the corpus can be extended, resumed
 (finished runs are skipped) and replayed by ``bench/co_judge.py`` without retraining. The collapse
-label is ``study.stopping.calibrate.collapse_epoch`` (one definition).
+label is ``study.judge.calibrate.collapse_epoch`` (one definition).
 
     STUDY_DATA_DIR=../shared/data python bench/co_corpus.py --attack-bn-mode eval --settings ...   # the corpus with
         # 41 collapses: the three commands in bench/README.md (FGSM collapses on MNIST with the attack's BatchNorm
@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from study.stopping.calibrate import LABEL, collapse_of  # noqa: E402
-from trainables import records as R  # noqa: E402
+from study.judge.calibrate import LABEL, collapse_of  # noqa: E402
+from trainables.schema import records as R  # noqa: E402
 
 # grid name -> (dataset, model width, [(label, method, ε in 1/255, α as a multiple of ε)])
 GRIDS = {
@@ -130,9 +130,9 @@ def train_one(job: dict) -> dict:
     path = Path(job["path"])
     if path.exists():
         return json.loads(path.read_text())
-    from trainables.config import RunConfig
-    from trainables.fit import fit
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit
+    from trainables.training.trainer import Trainer
 
     t0 = time.perf_counter()
     cfg = RunConfig.model_validate(job["config"])

@@ -2,7 +2,7 @@
 
 Reads the traces ``bench/co_corpus.py`` wrote (run folders or packed ``bench/results/*.json.gz``, window reports
 included), splits them into a calibration and a held-out part, chooses each candidate's constants on the
-calibration part only (``study.stopping.heldout``: highest recall with a false-alarm rate ≤
+calibration part only (``study.judge.heldout``: highest recall with a false-alarm rate ≤
 ``--max-false-alarm``, then precision, lead, steps saved) and prints, for the held-out part, recall, precision,
 false-alarm rate, lead in steps and epochs (collapse step − stop step), how often the rule fires before the
 probe rule on the caught collapses, and the steps saved. Seconds, no training. Three splits:
@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from study.stopping.calibrate import grid  # noqa: E402
-from study.stopping.heldout import (AttackGap, both, calibration_key, choose, combine, either, judge,  # noqa: E402
+from study.judge.calibrate import grid  # noqa: E402
+from study.judge.heldout import (AttackGap, both, calibration_key, choose, combine, either, judge,  # noqa: E402
                                     replay, split_by_seed, steps_per_epoch, stop_step)
 from study.stopping.rules import DeltaEnergyDivergence, ProbeCollapse  # noqa: E402
-from trainables import records as R  # noqa: E402
+from trainables.schema import records as R  # noqa: E402
 
 
 def de_family(metric: str, scales=(0.02, 0.05, 0.1)):

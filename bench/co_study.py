@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from study.stopping.calibrate import collapse_epoch  # noqa: E402
-from trainables import records as R  # noqa: E402
+from study.judge.calibrate import collapse_epoch  # noqa: E402
+from trainables.schema import records as R  # noqa: E402
 
 # (label, method, α as a multiple of ε)
 SETTINGS = [("FGSM", "fgsm", 1.0), ("RS-FGSM 1.25e", "rs_fgsm", 1.25), ("RS-FGSM 2e", "rs_fgsm", 2.0),
@@ -69,8 +69,8 @@ def run_config(ds: dict, method: str, alpha_mult: float, lam: float, seed: int, 
 
 
 def train_one(job: dict) -> dict:
-    from trainables.config import RunConfig
-    from trainables.fit import fit
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit
 
     t0 = time.perf_counter()
     res = fit(RunConfig.model_validate(job["config"]))

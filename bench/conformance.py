@@ -31,16 +31,16 @@ import references as ref  # noqa: E402
 from testlib import tiny_run  # noqa: E402
 
 from trainables.attacks import build_attack  # noqa: E402
-from trainables.autoattack import autoattack_accuracy  # noqa: E402
-from trainables.config import DERConfig, MethodConfig, RunConfig  # noqa: E402
-from trainables.evaluate import robust_accuracy  # noqa: E402
+from trainables.attacks.autoattack import autoattack_accuracy  # noqa: E402
+from trainables.schema.config import DERConfig, MethodConfig, RunConfig  # noqa: E402
+from trainables.evaluation.evaluate import robust_accuracy  # noqa: E402
 from trainables.methods import build_method  # noqa: E402
 
 TRAIN_EPS = 0.1
 
 
 def train_model(n_val: int):
-    from trainables.trainer import Trainer
+    from trainables.training.trainer import Trainer
 
     cfg = RunConfig.model_validate(tiny_run(
         None, epochs=3, method__name="rs_fgsm", method__epsilon=TRAIN_EPS * 255, model__width=16,

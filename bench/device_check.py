@@ -16,7 +16,7 @@ JSON is rewritten after every part (so a run cut short still leaves what it meas
      under PGD-50x10 on the 10,000 exact test images (a stronger attack on other pixels: read the pair as a
      sanity check, not a reproduction). If the first epoch shows the 15 cannot fit, the schedule is
      re-planned to fewer epochs and the table says the figure is not comparable. Budget 170 s.
-  b  AutoAttack standard (trainables.autoattack: fra31's settings) on those 1,000 test images of part c's
+  b  AutoAttack standard (trainables.attacks.autoattack: fra31's settings) on those 1,000 test images of part c's
      model, in calls of 500 images; the time (a call starts only while it fits). Budget 80 s.
   (d) the figures as one table on stdout and ``device_check.json`` in ``--out``.
 Each part gets its budget or what is left before ``--deadline`` (470 s from the start, data staging
@@ -113,7 +113,7 @@ def find_zip(given) -> Path:
 def stage(zip_path: Path, subset, clock: Clock) -> Path:
     """Unpack (a tiny ``subset`` of) the zip into the imagefolder layout in the cache and decode it once."""
     from device_bundle import subset_zip
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
     from trainables.data import cache_dir, load_arrays, unpack_zip
 
     base = cache_dir() / "device-check"

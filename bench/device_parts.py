@@ -108,10 +108,10 @@ def _timed(clock, part: str, first: Callable[[], float], again: Callable[[], flo
 def throughput(ctx: Context) -> tuple[dict, list[dict]]:
     """Images/s and peak memory per training step: the platform without and with DER, and the reference."""
     from reference_loop import reference_epoch
-    from trainables import records as R
-    from trainables.config import RunConfig
+    from trainables.schema import records as R
+    from trainables.schema.config import RunConfig
     from trainables.data import split_data
-    from trainables.trainer import Trainer
+    from trainables.training.trainer import Trainer
 
     s, clock = ctx.sizes, ctx.clock
     most = s.batch * max(s.steps.values())
@@ -171,7 +171,7 @@ def throughput(ctx: Context) -> tuple[dict, list[dict]]:
 
 def _bundle(cfg, split):
     from trainables.data import build_data
-    from trainables.runtime import Runtime
+    from trainables.training.runtime import Runtime
 
     rt = Runtime.from_config(cfg)
     return build_data(cfg.data, cfg.batch_size, rt.device, cfg.seed, rt.channels_last, split=split)
@@ -219,14 +219,13 @@ def accuracy(ctx: Context, epochs: Optional[int] = None, part: str = "c") -> tup
     when the epochs and batch size are the published ones."""
     import yaml
 
-    from trainables import records as R
-    from trainables.config import RunConfig
-    from trainables.evaluate import robust_accuracy
-    from trainables.optimizers import resolve
-    from trainables.runtime import derive_seed, seed_all
-    from trainables.schedules import build_schedule
-    from trainables.trainer import Trainer
-    from trainables.validation import eval_pgd
+    from trainables.schema import records as R
+    from trainables.schema.config import RunConfig
+    from trainables.evaluation.evaluate import robust_accuracy
+    from trainables.training.runtime import derive_seed, seed_all
+    from trainables.training.schedules import build_schedule
+    from trainables.training.trainer import Trainer
+    from trainables.evaluation.validation import eval_pgd
 
     s, clock = ctx.sizes, ctx.clock
     recipe = yaml.safe_load(RECIPE.read_text())
@@ -256,7 +255,7 @@ def accuracy(ctx: Context, epochs: Optional[int] = None, part: str = "c") -> tup
             fit = 1 + int(clock.left(part, reserve) // epoch_s)
             if fit < epochs_to_run:
                 epochs_to_run = max(1, fit)
-                trainer.schedule = build_schedule(cfg.schedule, resolve(cfg.optim).lr, epochs_to_run)
+                trainer.schedule = build_schedule(cfg.schedule, cfg.optim.with_defaults().lr, epochs_to_run)
                 ctx.notes.append(f"{part}: re-planned to {epochs_to_run} of {planned} epochs after epoch 1 "
                                  f"({epoch_s:.1f} s); the cyclic schedule spans {epochs_to_run}")
     model = trainer.model
@@ -283,11 +282,11 @@ def accuracy(ctx: Context, epochs: Optional[int] = None, part: str = "c") -> tup
 
 # ------------------------------------------------------------------------------------------- part b
 def autoattack(ctx: Context) -> tuple[dict, list[dict]]:
-    """AutoAttack standard (trainables.autoattack, fra31's settings) on the test images of part c's model,
+    """AutoAttack standard (trainables.attacks.autoattack, fra31's settings) on the test images of part c's model,
     ``aa_chunk`` images per call; a call starts only while its estimated time fits the budget."""
     import time
 
-    from trainables.autoattack import autoattack_accuracy
+    from trainables.attacks.autoattack import autoattack_accuracy
 
     s, clock = ctx.sizes, ctx.clock
     if ctx.model is None:  # b alone: a briefly trained net (1 epoch of the recipe) is enough to time it

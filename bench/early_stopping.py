@@ -80,11 +80,11 @@ def sweep_spec(args, stopping: dict, name: str) -> dict:
 
 
 def run_once(args, stopping: dict, label: str, ws: Path) -> dict:
-    from study.engine import run_study
-    from study.options import resolve_options
-    from study.spec import StudySpec
-    from study.status import trial_rows
-    from trainables import records as R
+    from study.run.engine import run_study
+    from study.run.options import resolve_options
+    from study.spec.spec import StudySpec
+    from study.results.status import trial_rows
+    from trainables.schema import records as R
 
     name = f"es-{label}-{int(time.time())}"
     spec = StudySpec.model_validate(sweep_spec(args, stopping, name))

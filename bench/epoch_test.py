@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Optional
 
-from trainables import records as R
+from trainables.schema import records as R
 
 EPOCH = "epoch"  # the ``which`` of test_key: test/epoch/clean_acc, test/epoch/pgd20x1_acc
 
@@ -29,14 +29,14 @@ CLEAN = R.test_key(EPOCH, "clean_acc")
 
 
 def epoch_test_callback(trainer, steps: int = 20, restarts: int = 1, n: Optional[int] = None) -> Callable:
-    """A ``trainables.fit`` callback that adds ``test/epoch/{clean_acc,pgd<steps>x<restarts>_acc}`` of the current
+    """A ``trainables.training.fit`` callback that adds ``test/epoch/{clean_acc,pgd<steps>x<restarts>_acc}`` of the current
     weights to every epoch record (window reports are left alone); ``n``: the first n test images (default: the
     run's test subset). It never stops the run."""
     import torch
 
-    from trainables.evaluate import robust_accuracy
-    from trainables.runtime import derive_seed
-    from trainables.validation import eval_pgd
+    from trainables.evaluation.evaluate import robust_accuracy
+    from trainables.training.runtime import derive_seed
+    from trainables.evaluation.validation import eval_pgd
 
     cfg = trainer.cfg
     attack = eval_pgd(cfg, steps, restarts, contextlib.nullcontext, test=True)

@@ -132,12 +132,12 @@ def evaluate(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, seed:
     batches of ``eval.batch_size``, the RNG seeded as there; AutoAttack (standard) on the first ``aa_n``."""
     import contextlib
 
-    from trainables import records as R
-    from trainables.autoattack import autoattack_accuracy
-    from trainables.config import RunConfig
-    from trainables.evaluate import robust_accuracy
-    from trainables.runtime import derive_seed, seed_all
-    from trainables.validation import eval_pgd
+    from trainables.schema import records as R
+    from trainables.attacks.autoattack import autoattack_accuracy
+    from trainables.schema.config import RunConfig
+    from trainables.evaluation.evaluate import robust_accuracy
+    from trainables.training.runtime import derive_seed, seed_all
+    from trainables.evaluation.validation import eval_pgd
 
     import yaml
 

@@ -94,10 +94,10 @@ def run_config(args) -> dict:
 
 def trained_model(args):
     """(model, data bundle, last epoch's metrics): trained once per config, then loaded from the cache."""
-    from trainables.config import RunConfig
+    from trainables.schema.config import RunConfig
     from trainables.data import build_data
-    from trainables.fit import CKPT_DIR, fit, read_records
-    from trainables.generation import load_classifier
+    from trainables.training.fit import CKPT_DIR, fit, read_records
+    from trainables.models.saved import BEST_FILE, load_classifier
 
     raw = run_config(args)
     cfg = RunConfig.model_validate(raw)
@@ -105,7 +105,7 @@ def trained_model(args):
     keyed = {**raw, "data": {k: v for k, v in raw["data"].items() if k != "root"}}
     key = hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
     workdir = args.cache / "models" / key
-    ckpt = workdir / CKPT_DIR / "best.pt"
+    ckpt = workdir / CKPT_DIR / BEST_FILE
     t0 = time.perf_counter()
     if not ckpt.is_file() or len(read_records(workdir / "records.jsonl")) < cfg.epochs:
         print(f"training {cfg.model.name} with {cfg.method.name} eps={cfg.method.epsilon}/255 on {cfg.data.name} "

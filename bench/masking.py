@@ -31,9 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from trainables.attacks import build_attack  # noqa: E402
-from trainables.config import MaskingCheck, RunConfig, with_overrides  # noqa: E402
-from trainables.evaluate import robust_accuracy  # noqa: E402
-from trainables.validation import masking_check  # noqa: E402
+from trainables.schema.config import MaskingCheck, RunConfig, with_overrides  # noqa: E402
+from trainables.evaluation.evaluate import robust_accuracy  # noqa: E402
+from trainables.evaluation.validation import masking_check  # noqa: E402
 
 # The platform's expression of fast_adversarial's MNIST recipe before issue 14 (issue 14's table, row 3).
 MASKED = {
@@ -88,7 +88,7 @@ def main() -> None:
     args = p.parse_args()
     import yaml
 
-    from trainables.trainer import Trainer
+    from trainables.training.trainer import Trainer
 
     cfg = RunConfig.model_validate({**MASKED, "epochs": args.epochs, "seed": args.seed})
     cfg = with_overrides(cfg, {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)})

@@ -6,7 +6,7 @@ by PGD-50×10 and AutoAttack standard on the same first ``--test-n`` images: gro
 reads more than 5 points below PGD-50×10. On its own validation split (rebuilt from the checkpoint's run config)
 each candidate check runs as the trainer runs it: validation PGD-10 (step ε/4) on the first ``--val-n`` images,
 the candidate on the ones PGD left robust, the checked reading ``val/robust_acc`` = PGD × the share left robust
-(``trainables.validation.masking_gap``), and a flag by each flag rule; AutoAttack standard on the same validation
+(``trainables.evaluation.validation.masking_gap``), and a flag by each flag rule; AutoAttack standard on the same validation
 images is the reading to be near. Printed: one row per checkpoint, then per candidate its recall on the masked
 checkpoints, its false-flag rate on the others, how often its checked reading is within 3 points of AutoAttack on
 validation, and its cost per check. Checkpoints are read, never trained: the corpora that made them are
@@ -63,11 +63,11 @@ def _attacks(names: tuple[str, ...], queries: int) -> Callable:
 
 
 def autoattack_robust(model, x, y, eps, norm, batch_size: int = 256):
-    """Per image: whether AutoAttack standard (fra31's, trainables.autoattack) left it correctly classified."""
+    """Per image: whether AutoAttack standard (fra31's, trainables.attacks.autoattack) left it correctly classified."""
     import torch
     import torchattacks as ta
 
-    from trainables.autoattack import VERSIONS
+    from trainables.attacks.autoattack import VERSIONS
 
     parts = VERSIONS["standard"].components(model, {"linf": "Linf", "l2": "L2"}[norm], eps, 10, 0)
     attack, out = ta.MultiAttack(parts), []
@@ -113,13 +113,15 @@ class Entry:
 def discover(quick: bool) -> list[Entry]:
     """The checkpoints the corpora left under bench/out: the fa_mnist recipe seeds (best and last), collapsed and
     healthy single-step runs of the answer corpus, and shattered-gradient wrappers of two of them."""
+    from trainables.models.saved import BEST_FILE, STATE_FILE
+
     out: list[Entry] = []
     compare = OUT / "recipes" / "compare"
     recipe = sorted(d for d in (compare / "runs").glob("platform-seed*/checkpoint")
                     if (compare / f"{d.parent.name}.json").exists())  # finished runs only
     for d in recipe:
         seed = d.parent.name.split("-")[1]
-        out += [Entry(f"fa_mnist {seed} best", str(d / "best.pt")), Entry(f"fa_mnist {seed} last", str(d / "state.pt"))]
+        out += [Entry(f"fa_mnist {seed} best", str(d / BEST_FILE)), Entry(f"fa_mnist {seed} last", str(d / STATE_FILE))]
     corpus = OUT / "answer_corpus"
     picks = [("fgsm-bneval-e56-a1-ev56-ss-s0", "FGSM 56 s0 (collapsed)"), ("fgsm-bneval-e56-a1-ev56-ss-s1", "FGSM 56 s1 (collapsed)"),
              ("fgsm-bneval-e64-a1-der1-ev56-ss-s4", "FGSM 64 λ1 s4 (collapsed)"), ("fgsm-bneval-e56-a1-ev56-ss-s2", "FGSM 56 s2 (healthy)"),
@@ -127,8 +129,8 @@ def discover(quick: bool) -> list[Entry]:
              ("n_fgsm-bneval-e48-a1-ev56-ss-s2", "N-FGSM 48 s2")]
     for run, label in picks:
         d = corpus / "runs" / f"mnist-{run}" / "checkpoint"
-        if (d / "state.pt").exists():
-            out.append(Entry(f"{label} last", str(d / "state.pt")))
+        if (d / STATE_FILE).exists():
+            out.append(Entry(f"{label} last", str(d / STATE_FILE)))
     bases = [e for e in out if e.name.endswith("last")][:1] + [e for e in out if "RS-FGSM 64" in e.name][:1]
     out += [Entry(f"{e.name} behind shattered gradients", e.path, masked_wrapper=True) for e in bases]
     if quick:
@@ -156,11 +158,11 @@ def measure(job: dict) -> dict:
     """Every reading of one checkpoint (runs in a worker process)."""
     import torch
 
-    from trainables.autoattack import autoattack_accuracy
-    from trainables.evaluate import robust_accuracy
+    from trainables.attacks.autoattack import autoattack_accuracy
+    from trainables.evaluation.evaluate import robust_accuracy
     from trainables.generation.run import load_for_generation
-    from trainables.runtime import seed_all
-    from trainables.validation import eval_pgd, masking_gap
+    from trainables.training.runtime import seed_all
+    from trainables.evaluation.validation import eval_pgd, masking_gap
 
     torch.set_num_threads(1)
     e = Entry(**job["entry"])

@@ -36,8 +36,8 @@ def run_config(args) -> dict:
 
 
 def bare(args) -> list[float]:
-    from trainables.config import RunConfig
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.trainer import Trainer
 
     cfg = run_config(args)
     cfg["eval"]["energy_trace"] = False
@@ -51,9 +51,9 @@ def bare(args) -> list[float]:
 
 
 def platform(args, ws: Path, i: int) -> list[float]:
-    from study.engine import run_study
-    from study.options import resolve_options
-    from study.spec import StudySpec
+    from study.run.engine import run_study
+    from study.run.options import resolve_options
+    from study.spec.spec import StudySpec
 
     name = f"overhead-{i}"
     spec = StudySpec.model_validate({
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "overhead.json"))
     args = ap.parse_args(argv)
     os.environ.setdefault("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data"))
-    from study import env
+    from study.run import env
 
     env.apply()
     import ray

@@ -100,9 +100,9 @@ def run_job(job: dict) -> dict:
 
 
 def run_platform(job: dict, path: Path) -> dict:
-    from trainables.config import RunConfig
-    from trainables.fit import fit
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit
+    from trainables.training.trainer import Trainer
 
     t0 = time.perf_counter()
     cfg = RunConfig.model_validate(job["config"])

@@ -62,7 +62,7 @@ QUICK: dict = {}  # --quick's overrides
 
 
 def job_config(overrides: dict, seed: int, label: str, aa_n: int):
-    from trainables.config import with_overrides
+    from trainables.schema.config import with_overrides
 
     cfg = with_overrides(load_recipe(), {**overrides, **QUICK, "seed": seed, "threads": 1})
     cfg.eval.autoattack, cfg.eval.autoattack_n = aa_n > 0, max(aa_n, 1)
@@ -71,8 +71,8 @@ def job_config(overrides: dict, seed: int, label: str, aa_n: int):
 
 
 def run_job(job: dict) -> dict:
-    from trainables.config import RunConfig
-    from trainables.fit import fit
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit
 
     cfg = RunConfig.model_validate(job["config"])
     t0 = time.perf_counter()
@@ -90,9 +90,9 @@ def released(path: str, aa_n: int = 0) -> dict:
     import torch
 
     from trainables.data import build_data
-    from trainables.evaluate import robust_accuracy
+    from trainables.evaluation.evaluate import robust_accuracy
     from trainables.models import build_from_config
-    from trainables.validation import eval_pgd
+    from trainables.evaluation.validation import eval_pgd
 
     cfg = load_recipe()
     data = build_data(cfg.data, 100, "cpu", 0)
@@ -105,7 +105,7 @@ def released(path: str, aa_n: int = 0) -> dict:
     r = robust_accuracy(model, batches, eval_pgd(cfg, 50, 10, contextlib.nullcontext))
     out = {"clean": r["clean_acc"], "pgd50x10": r["adv_acc"]}
     if aa_n:
-        from trainables.autoattack import autoattack_accuracy
+        from trainables.attacks.autoattack import autoattack_accuracy
 
         x, y = torch.cat([b[0] for b in batches])[:aa_n], torch.cat([b[1] for b in batches])[:aa_n]
         out["autoattack"] = autoattack_accuracy(model, x, y, cfg.eval_epsilon / 255, cfg.eval_norm, 10, 256, 0)

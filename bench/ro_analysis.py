@@ -19,7 +19,7 @@ import math
 import statistics
 from typing import Optional
 
-from trainables import records as R
+from trainables.schema import records as R
 
 PRE, K, FLOOR = 5, 3.0, 0.01
 STATS = [("train", "delta_mean"), ("train", "delta_p5"), ("train", "delta_p50"), ("train", "delta_std"),

@@ -94,8 +94,8 @@ def run_config(ds: str, root: str, label: str, cell: dict, seed: int, args) -> d
 
 def train_one(job: dict) -> dict:
     """Train (or resume, or skip when finished) one run in its own folder; return its records."""
-    from trainables.config import RunConfig
-    from trainables.fit import fit, read_records, RECORDS_FILE
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit, read_records, RECORDS_FILE
 
     cfg = RunConfig.model_validate(job["config"])
     wd = Path(job["workdir"])
@@ -108,9 +108,9 @@ def train_one(job: dict) -> dict:
 
 def final_one(job: dict) -> dict:
     """Test clean / PGD-50×10 / AutoAttack on a finished run's best and last checkpoints."""
-    from trainables.config import RunConfig
-    from trainables.fit import CKPT_DIR
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import CKPT_DIR
+    from trainables.training.trainer import Trainer
 
     cfg = RunConfig.model_validate(job["config"])
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})

@@ -4,8 +4,8 @@ HPOBench and LCBench do).
 A corpus (bench/co_corpus.py with ``--epoch-test-pgd``) is a table (configuration, seed) -> per-epoch (and
 per-window) readings, a test reading of every epoch's weights included. For each sampler (TPE, random, grid)
 and each stopping policy, ``--reps`` studies are replayed through the platform's own parts, exactly as
-``study run`` wires them (study.engine): the spec's policy and ASHA from ``study.kinds`` inside the
-``DivergenceScheduler``, its stop reasons written into the result as ``StopReasonCallback`` does, and
+``study run`` wires them (study.run.engine): the spec's policy and ASHA from ``study.kinds`` inside the
+``DivergenceScheduler``, which writes its stop reasons into the result it judges, and
 ``StudySearch`` telling Optuna (``study.stopping.outcome``); a trial's seed is a run of that configuration drawn
 from the table, its results fed one by one until the scheduler stops it or its last epoch. The study's answer
 is what ``study export --top 1`` would return. Trials run one at a time (max_concurrent 1).
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import traces  # noqa: E402
 from bench.epoch_test import key as epoch_test_key  # noqa: E402
-from trainables import records as R  # noqa: E402
+from trainables.schema import records as R  # noqa: E402
 
 PARAMS = ("method.name", "method.epsilon", "der.weight")  # what the answer corpus varies
 TEST = epoch_test_key(20)  # test/epoch/pgd20x1_acc
@@ -147,7 +147,7 @@ class Table:
 
 def study_spec(table: Table, sampler: str, num_samples: int, seeds: int, seed: int, stopping: dict):
     """The StudySpec a researcher would write for this table (validated by the platform's own spec)."""
-    from study.spec import StudySpec
+    from study.spec.spec import StudySpec
 
     merged = {k: {**NONE.get(k, {}), **stopping.get(k, {})} for k in {*NONE, *stopping}}
     return StudySpec.model_validate({
@@ -173,10 +173,10 @@ def replay_study(table: Table, spec, rep: int, tag: str) -> Replayed:
     """One study: the platform's searcher and scheduler over runs drawn from the table."""
     import optuna
 
-    from study.export import select_trials
+    from study.results.export import select_trials
     from study.kinds import KINDS
-    from study.search import StudySearch, build_sampler, build_space
-    from study.stopping.scheduler import STOP_LEDGER, DivergenceScheduler
+    from study.search.search import StudySearch, build_sampler, build_space
+    from study.stopping.scheduler import DivergenceScheduler
     from ray.tune.schedulers import TrialScheduler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -203,14 +203,12 @@ def replay_study(table: Table, spec, rep: int, tag: str) -> Replayed:
         result: dict = {}
         for it, rec in enumerate(run["records"], 1):
             result = {**rec, "training_iteration": it}  # Ray counts every report
-            decision = scheduler.on_trial_result(None, trial, result)
-            result.update(STOP_LEDGER.get(tid, {}))  # what StopReasonCallback writes
+            decision = scheduler.on_trial_result(None, trial, result)  # writes a stop into the result it judges
             searcher.on_trial_result(tid, result)
             if decision == TrialScheduler.STOP:
                 break
         scheduler.on_trial_complete(None, trial, result)
         searcher.on_trial_complete(tid, result)
-        STOP_LEDGER.pop(tid, None)  # the ledger is process-wide: a later study must never read this trial's stop
         epochs_spent += float(result[R.EPOCH])
         stopped += bool(result.get(R.STOP_REASON))
         seen[tid] = run["records"][:_upto(run["records"], result)]

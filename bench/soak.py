@@ -15,7 +15,7 @@ Then it audits: every planned trial is in Optuna and finished, none RUNNING; a t
 the failures Ray recorded for it; every Ray trial that reported has exactly one MLflow child run (no duplicates,
 none missing), FINISHED, named after its Optuna trial, whose ``val/pgd_acc`` history has each epoch exactly once (a killed and retried trial must not log
 an epoch twice or skip one) and, for a trial that ran to its end, one test reading; every trial's checkpoint
-folders are whole (``trainables.resume.check``: manifest sizes, every file's checksums). It prints a table and
+folders are whole (``trainables.training.resume.check``: manifest sizes, every file's checksums). It prints a table and
 writes ``<out>/soak.json``; exit code 1 when the audit finds a disagreement or a lost trial.
 
     STUDY_DATA_DIR=../shared/data .venv/bin/python bench/soak.py                 # 200 trials, 4 at a time
@@ -30,11 +30,9 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -43,6 +41,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from study.tracking.server import MlflowServer  # noqa: E402  (the repository on the path first)
 BIN = Path(sys.executable).parent
 NAME = "soak"
 
@@ -62,7 +61,7 @@ def spec(args) -> dict:
                       "seed": args.seed},
            "stopping": {"delta_energy": {"enabled": False}, "probe": {"enabled": False}},
            "resources": {"cpu": 1, "max_failures": args.max_failures}}
-    from study.spec import StudySpec
+    from study.spec.spec import StudySpec
 
     if "evaluation" in StudySpec.model_fields:  # issue 32: each trial's own small test reading, no answer reading
         doc["evaluation"] = {"trials": "as_configured", "answer": {"top": 0}}
@@ -71,39 +70,22 @@ def spec(args) -> dict:
 
 # ---------------------------------------------------------------- the surroundings
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """The MLflow tracking server, stoppable and startable again on the same port with the same stores."""
+class Server(MlflowServer):
+    """The MLflow tracking server under ``root`` (its log beside), stopped at once as a crash and started again on
+    the same port with the same stores."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.port = root, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: Optional[subprocess.Popen] = None
+        super().__init__(f"sqlite:///{root / 'mlflow-server.db'}", artifacts=root / "mlflow-artifacts",
+                         log=root / "mlflow-server.log")
 
-    def start(self) -> None:
-        log = open(self.root / "mlflow-server.log", "a")
-        self.proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{self.root / 'mlflow-server.db'}",
-             "--artifacts-destination", (self.root / "mlflow-artifacts").as_uri(), "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            stdout=log, stderr=log, start_new_session=True, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-        for _ in range(240):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(self.url + "/health", timeout=1)
-                return
-            time.sleep(0.5)
-        raise SystemExit("the MLflow server did not come up; see " + str(self.root / "mlflow-server.log"))
+    def start(self) -> "Server":
+        super().start()
+        if not self.wait_ready(120):
+            raise SystemExit("the MLflow server did not come up; see " + str(self.log))
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
+        super().stop(abrupt=True)
 
 
 def descendants(pid: int) -> list[int]:
@@ -153,7 +135,7 @@ def audit(ws: Path, storage: str, uri: str, args) -> tuple[list[tuple[str, objec
     from mlflow.tracking import MlflowClient
 
     from trainables.errors import CheckpointError
-    from trainables.resume import check
+    from trainables.training.resume import check
 
     problems: list[str] = []
     trials = optuna.load_study(study_name=NAME, storage=storage).trials

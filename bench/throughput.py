@@ -53,8 +53,8 @@ def our_config(args, root: str, method: str, batch: int) -> dict:
 
 
 def measure(args, root: str, label: str, method: str, steps: int) -> dict:
-    from trainables.config import RunConfig
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.trainer import Trainer
 
     trainer = Trainer(RunConfig.model_validate(our_config(args, root, method, args.batch)))
     ref_model = copy.deepcopy(trainer.model).to(memory_format=torch.contiguous_format)
@@ -76,8 +76,8 @@ def measure(args, root: str, label: str, method: str, steps: int) -> dict:
 
 
 def peak_memory(args, root: str) -> list[dict]:
-    from trainables.config import RunConfig
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.trainer import Trainer
 
     out = []
     for batch in (128, 512):

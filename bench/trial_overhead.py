@@ -4,7 +4,7 @@ Each setting is one real study (local Ray started fresh, SQLite Optuna and MLflo
 workspace) of tiny trials: MNIST, 256 training images, ``small_cnn`` width 4, 2 epochs, no stopping
 rules, so nearly everything a trial costs is fixed cost. Two clocks are read:
 
-* inside each trial (``trainables.timing``, switched on by ``$STUDY_TRIAL_TIMING``): imports, data,
+* inside each trial (``trainables.tune.timing``, switched on by ``$STUDY_TRIAL_TIMING``): imports, data,
   model build, MLflow child run open / per-epoch logging / close, training, per-epoch validation,
   final evaluation, checkpoint writes, ``tune.report`` (which persists the checkpoint and waits for
   the driver), clean-up;
@@ -88,12 +88,12 @@ def _timed(owner, attr: str, key, per_trial: bool = False) -> None:
 
 def instrument() -> None:
     """Driver-side clocks; every wrapped call still does exactly what it did."""
-    import study.cluster
-    import study.engine
-    import study.search
+    import study.run.cluster
+    import study.run.engine
+    import study.search.search
     from ray.tune import Callback
     from ray.tune.execution.tune_controller import TuneController
-    from study.search import StudySearch
+    from study.search.search import StudySearch
     from study.tracking.driver import LedgerCallback, Tracking
 
     class Clock(Callback):
@@ -109,18 +109,18 @@ def instrument() -> None:
         return sched(self, trial)
 
     TuneController._schedule_trial_actor = schedule
-    parts = study.engine._build_tuner_parts
+    parts = study.run.engine._build_tuner_parts
 
     def build(*a, **kw):
         searcher, scheduler, callbacks, space = parts(*a, **kw)
         return searcher, scheduler, [*callbacks, Clock()], space
 
-    study.engine._build_tuner_parts = build
-    _timed(study.cluster, "init_ray", "ray_init")
+    study.run.engine._build_tuner_parts = build
+    _timed(study.run.cluster, "init_ray", "ray_init")
     _timed(Tracking, "start", "mlflow_parent_run")
     _timed(Tracking, "register_best", "register_best")
     _timed(Tracking, "finish", "mlflow_parent_close")
-    _timed(study.search, "reconcile", "optuna_reconcile")
+    _timed(study.search.search, "reconcile", "optuna_reconcile")
     _timed(LedgerCallback, "_finalise", ("ledger", lambda a, kw: a[1].trial_id), per_trial=True)
     _timed(StudySearch, "on_trial_complete", ("optuna_tell", lambda a, kw: a[1]), per_trial=True)
 
@@ -128,9 +128,9 @@ def instrument() -> None:
 def run_setting(ws: Path, name: str, trials: int, concurrent: int, cpu: float) -> dict:
     import ray
 
-    from study.engine import run_study
-    from study.options import resolve_options
-    from study.spec import StudySpec
+    from study.run.engine import run_study
+    from study.run.options import resolve_options
+    from study.spec.spec import StudySpec
 
     EVENTS.clear()
     STUDY.clear()
@@ -221,7 +221,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("STUDY_DATA_DIR", str(REPO.parent / "shared" / "data"))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    from study import env
+    from study.run import env
 
     env.apply()
     instrument()

@@ -1,4 +1,4 @@
-"""The report's answer section: each study's test reading of its best configurations (``study.answer``), one
+"""The report's answer section: each study's test reading of its best configurations (``study.results.answer``), one
 table per study, with what the figures are; a study not read yet says how to read it."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def _pct(v) -> str:
 
 
 def answer_table(sd: StudyData) -> str:
-    from study import answer as A
+    from study.results import answer as A
 
     entries = sorted(sd.answer.get("trials", {}).items(), key=lambda kv: (kv[1].get("rank", 0), int(kv[0])))
     metrics = list(dict.fromkeys(k for _, e in entries for k in e.get("metrics", {})))
@@ -37,7 +37,7 @@ def answer_table(sd: StudyData) -> str:
 
 
 def answer_body(studies: list[StudyData]) -> str:
-    from study.cli.hints import command
+    from study.console.hints import command
 
     parts = []
     for sd in studies:

@@ -28,9 +28,9 @@ def config_table(cmp) -> str:
 
 
 def outcome_lines(cmp) -> list[str]:
-    from study.cli.display import fmt
-    from study.explain import BEST
-    from trainables import records as R
+    from study.console.display import fmt
+    from study.console.explain import BEST
+    from trainables.schema import records as R
 
     lines = []
     for s in (cmp.a, cmp.b):
@@ -48,7 +48,7 @@ def outcome_lines(cmp) -> list[str]:
 
 def write_compare_page(cmp, out: Path, mlflow_ui: str) -> Path:
     from dashboards.figures.trial_curves import trial_curves_figure
-    from study.compare import CURVES
+    from study.results.compare import CURVES
 
     url = cmp.mlflow_url(mlflow_ui)
     header = outcome_lines(cmp)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from trainables import records as R
+from trainables.schema import records as R
 
 # Outcome of one run (a Ray trial) or one Optuna trial, in legend order.
 COMPLETED, PRUNED, FAILED, RUNNING = "completed", "pruned", "failed", "running"
@@ -71,13 +71,13 @@ class TrialData:
 class StudyData:
     name: str
     status: str
-    spec: Any  # study.spec.StudySpec
+    spec: Any  # study.spec.spec.StudySpec
     optuna_study: Any  # optuna.Study (for importances)
     trials: list[TrialData]
     experiment_id: Optional[str] = None
     mlflow_uri: Optional[str] = None
     notes: list[str] = field(default_factory=list)
-    answer: dict = field(default_factory=dict)  # the test reading of its best configurations (``study.answer``)
+    answer: dict = field(default_factory=dict)  # the test reading of its best configurations (``study.results.answer``)
 
     @property
     def metrics(self) -> list[str]:
@@ -152,7 +152,8 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
                mlflow_uri: Optional[str] = None, config_paths: tuple[str, ...] = ()) -> StudyData:
     """Everything the report needs about one study; ``config_paths`` are extra dotted paths to read
     from each trial's resolved config (the other studies' parameters, when comparing)."""
-    from study.reading import mlflow_runs, open_study, stop_reason, trial_config
+    from study.results.reading import mlflow_runs, open_study, trial_config
+    from study.search.search import TrialAttrs
 
     handle = open_study(workspace, name, optuna_storage, mlflow_uri)
     study = handle.load_optuna()
@@ -162,17 +163,13 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
     keys = history_keys(handle.spec)
     trials = []
     for t in study.get_trials(deepcopy=False):
-        ua = t.user_attrs
-        ray_ids = list(ua.get("ray_trial_ids", []))
-        reasons = list(ua.get("stop_reasons", []))
-        reasons += [None] * (len(ray_ids) - len(reasons))
-        stop_steps = list(ua.get("stop_steps", []))
-        stop_steps += [None] * (len(ray_ids) - len(stop_steps))
+        attrs = TrialAttrs.of(t)
+        ray_ids = list(attrs.ray_trial_ids)
         run_list = []
-        for i, rid in enumerate(ray_ids):
+        for i, (rid, seed_reason, seed_step) in enumerate(attrs.per_seed()):
             mrun = runs.by_trial.get(rid)
             tags = mrun.data.tags if mrun else {}
-            reason = reasons[i] or tags.get(R.STOP_REASON)
+            reason = seed_reason or tags.get(R.STOP_REASON)
             hist = {k: _history(runs.client, mrun.info.run_id, k) for k in keys} if mrun else {}
             # Optuna (the search state) says whether a configuration failed; only for one seed among
             # several does the MLflow run status have to tell which of them errored.
@@ -181,18 +178,17 @@ def load_study(workspace: Path, name: str, optuna_storage: Optional[str] = None,
             run_list.append(RunData(rid, i, run_outcome(reason, failed), reason,
                                     _stop_epoch(tags, hist) if reason else None,
                                     mrun.info.run_id if mrun else None, hist,
-                                    _stop_step(stop_steps[i], tags) if reason else None))
-        epochs = [e for e in ua.get("epochs", []) if e is not None]
+                                    _stop_step(seed_step, tags) if reason else None))
         values = [finite(v) for v in t.values] if t.values is not None else None
         sampled = all(p in t.params for p in handle.spec.search.parameters)
         cfg = trial_config(handle.spec, t.params).model_dump(mode="json") if sampled else None
         trials.append(TrialData(
-            study=name, number=t.number, state=t.state.name, outcome=trial_outcome(t.state.name, reasons),
-            stop_reason=stop_reason(t), epochs=max(epochs) if epochs else None, params=dict(t.params), values=values,
-            metrics={k: v for k, v in ua.get("metrics", {}).items() if finite(v) is not None}, runs=run_list,
+            study=name, number=t.number, state=t.state.name, outcome=trial_outcome(t.state.name, [r for _, r, _ in attrs.per_seed()]),
+            stop_reason=attrs.stop_reason, epochs=attrs.last_epoch, params=dict(t.params), values=values,
+            metrics={k: v for k, v in attrs.metrics.items() if finite(v) is not None}, runs=run_list,
             config_values={p: _safe_dotted(cfg, p) for p in paths} if cfg is not None else {},
         ))
-    from study.answer import read_answer
+    from study.results.answer import read_answer
 
     return StudyData(name, handle.status, handle.spec, study, trials, runs.experiment_id, handle.mlflow_uri, notes,
                      read_answer(study))
@@ -209,7 +205,7 @@ def load_studies(workspace: Path, names: list[str], optuna_storage: Optional[str
                  mlflow_uri: Optional[str] = None) -> list[StudyData]:
     """The main study and the ones it is compared with; every study reads every study's parameters,
     so e.g. ``der.weight`` is 0 (its base value) for a study that did not search it."""
-    from study.catalog import Catalog
+    from study.stores.catalog import Catalog
 
     cat = Catalog.open(workspace)
     paths: list[str] = []

@@ -11,8 +11,8 @@ from dashboards.data import OUTCOMES, StudyData, load_studies
 from dashboards.html import Section, figure_html, render_page
 from dashboards.style import label
 from dashboards.table import DEFAULT_MLFLOW_UI, SORT_JS, trial_table
-from study.explain import BEST, MASKED
-from study.mlflow_ui import experiment_url
+from study.console.explain import BEST, MASKED
+from study.tracking.mlflow_ui import experiment_url
 
 # Section ids, in page order (tests and links rely on them).
 ANSWER, DELTA_ENERGY, PROBE_DELTA, VAL_PGD, PARALLEL, IMPORTANCE, PARETO, TRIALS = (
@@ -87,7 +87,7 @@ def build_report(workspace: Path, name: str, compare: tuple[str, ...] = (), out:
                  mlflow_uri: Optional[str] = None) -> ReportResult:
     """Write the report of ``name`` (and the studies it is compared with) to ``out``."""
     from study.errors import UserError
-    from study.export import check_out_dir
+    from study.results.export import check_out_dir
 
     names = list(dict.fromkeys([name, *compare]))
     out = Path(out) if out else Path(workspace) / "reports" / f"{'_vs_'.join(names)}.html"

@@ -51,7 +51,7 @@ def message_figure(title: str, text: str, height: int = 260):
 
 def is_percent(key: str) -> bool:
     """Whether a metric is drawn in % (accuracies and the masking gap, as the console prints them)."""
-    from study.cli.display import unit
+    from study.console.display import unit
 
     return unit(key) == "%"
 

@@ -6,9 +6,9 @@ from html import escape
 
 from dashboards import style
 from dashboards.data import StudyData, finite
-from study.cli.display import trial_label
-from study.mlflow_ui import run_url
-from trainables import records as R
+from study.console.display import trial_label
+from study.tracking.mlflow_ui import run_url
+from trainables.schema import records as R
 
 HEADLINE = (R.BEST_EPOCH, R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.PROBE_PGD_ACC,
             R.TRAIN_DELTA_MEAN, R.BEST_VAL_PGD, R.BEST_MASKED)

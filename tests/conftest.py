@@ -124,9 +124,9 @@ TINY_STUDY = "tiny"
 def tiny_study(mnist_env, tmp_path_factory) -> Path:
     """A finished 3 trials × 3 epochs study in deterministic CPU mode (stopping rules off: all COMPLETE),
     on a real local Ray with SQLite Optuna and MLflow; shared by the export and report tests."""
-    from study.engine import run_study
-    from study.options import resolve_options
-    from study.spec import load_spec
+    from study.run.engine import run_study
+    from study.run.options import resolve_options
+    from study.spec.spec import load_spec
 
     tmp = tmp_path_factory.mktemp("tiny-study")
     ws = tmp / "ws"

@@ -10,15 +10,15 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import pytest
+
+from study.tracking.server import MlflowServer as _Server
 
 BIN = Path(sys.executable).parent
 STUDY = str(BIN / "study")
@@ -111,6 +111,25 @@ def paragraph(out: str) -> str:
     return flat[flat.rindex("error: "):]
 
 
+def assert_stopped_with(proc: subprocess.Popen, out: str, needles) -> str:
+    """A study stopped by a fault: exit code 1, no raw traceback, a paragraph holding every needle and saying how
+    to continue. Returns the paragraph."""
+    assert proc.returncode == 1, out[-4000:]
+    assert_clean(out)
+    said = paragraph(out)
+    for needle in (*needles, "continue with:"):
+        assert needle in said, said
+    return said
+
+
+def assert_resumes(out: str, ws: Path, name: str, trials: int, epochs: int, mlflow_uri: Optional[str] = None) -> None:
+    """The command the stop printed finishes the study, cleanly, with nothing lost or twice (``assert_kept``)."""
+    done = run(continue_command(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert_clean(done.stdout + done.stderr)
+    assert_kept(ws, name, trials=trials, epochs=epochs, mlflow_uri=mlflow_uri)
+
+
 def continue_command(out: str) -> list[str]:
     """The `study resume NAME [--workspace DIR]` a stopped command printed last, as argv (without the program)."""
     import re
@@ -160,8 +179,8 @@ def assert_kept(ws: Path, name: str, trials: int, epochs: int, mlflow_uri: Optio
 
     Optuna: exactly ``trials`` trials, all COMPLETE; MLflow: one parent run, one FINISHED child run per trial
     (``trial-N`` for N = 0 .. trials-1, distinct trial ids), each with every epoch of its history once and its
-    test reading once; Ray's storage: every trial's checkpoints whole (``trainables.resume.check``)."""
-    from trainables.resume import check
+    test reading once; Ray's storage: every trial's checkpoints whole (``trainables.training.resume.check``)."""
+    from trainables.training.resume import check
 
     states = optuna_states(optuna_url or f"sqlite:///{ws / 'optuna.db'}", name)
     assert list(states.values()) == ["COMPLETE"] * trials, states
@@ -322,44 +341,22 @@ def fill(path: Path, keep_bytes: int = 0) -> Path:
     return filler
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MlflowServer:
-    """A real MLflow tracking server on 127.0.0.1 (SQLite backend, proxied artifacts) that can be stopped and
-    started again on the same port with the same stores."""
+class MlflowServer(_Server):
+    """A real MLflow tracking server on 127.0.0.1 (SQLite backend, proxied artifacts) under ``root`` that a test
+    stops at once, as a crashed server is, and starts again on the same port with the same stores."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.port = root, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: Optional[subprocess.Popen] = None
+        super().__init__(f"sqlite:///{root / 'srv.db'}", artifacts=root / "srv-artifacts")
 
     def start(self, timeout: float = 120) -> "MlflowServer":
-        self.proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{self.root / 'srv.db'}",
-             "--artifacts-destination", (self.root / "srv-artifacts").as_uri(), "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            try:
-                urllib.request.urlopen(self.url + "/health", timeout=1)
-                return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        pytest.fail("the MLflow server did not come up")
+        super().start()
+        if not self.wait_ready(timeout):
+            self.stop(abrupt=True)
+            pytest.fail("the MLflow server did not come up")
+        return self
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # gone at once, as a crashed server is
-            self.proc.wait(30)
-        self.proc = None
+    def stop(self, abrupt: bool = True) -> None:
+        super().stop(abrupt=abrupt)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from study.tracking.server import free_port
 
 PASSWORD = "s3cret-pw-42"
 USER = "study"
@@ -30,12 +30,6 @@ def _missing(msg: str):
     if os.environ.get("STUDY_REQUIRE_POSTGRES") == "1":
         pytest.fail(msg)
     pytest.skip(msg)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -54,7 +48,7 @@ def postgres_server(databases=("optuna", "mlflow")):
         shutil.chown(base, "postgres")
         shutil.chown(sock, "postgres")
         shutil.chown(pwfile, "postgres")
-    port = _free_port()
+    port = free_port()
     try:
         subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth-local=trust",
                         "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8"],

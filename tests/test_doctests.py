@@ -7,9 +7,9 @@ import importlib
 import pytest
 
 MODULES = [
-    "trainables.energy", "trainables.der", "trainables.attacks", "trainables.autoattack", "trainables.optimizers",
-    "trainables.eval_defaults", "study.stopping.rules", "study.stopping.outcome",
-    "study.trial_eval", "study.phases", "study.answer", "study.explain", "study.cli.train_summary",  # issue 32
+    "trainables.energy.energies", "trainables.energy.der", "trainables.attacks", "trainables.attacks.autoattack", "trainables.training.optimizers",
+    "trainables.evaluation.defaults", "study.stopping.rules", "study.stopping.outcome",
+    "study.kinds.trial_eval", "study.console.phases", "study.results.answer", "study.console.explain", "study.cli.train_summary",  # issue 32
 ]
 
 

@@ -15,7 +15,7 @@ def start_local_ray(num_cpus: int = 2, **kwargs):
     """A real local Ray for tests; workers see the test data/cache/offline variables."""
     import ray
 
-    from study import env
+    from study.run import env
 
     env.apply()
     ray.shutdown()

@@ -9,7 +9,7 @@ A load first verifies the file: torch writes a zip archive with a CRC-32 per ent
 reader does not check them (a flipped byte loads as a wrong weight); ``verify`` reads every entry
 and checks it, and a truncated file (a copy torn by a kill, on storage without atomic renames) has
 no zip directory at all. Either way the error is a ``CheckpointError`` naming the file; callers
-that keep an earlier checkpoint (a Ray Tune trial: ``trainables.resume``) fall back to it.
+that keep an earlier checkpoint (a Ray Tune trial: ``trainables.training.resume``) fall back to it.
 """
 from __future__ import annotations
 

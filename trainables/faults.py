@@ -5,8 +5,8 @@ a database locked by another process, a server that does not answer.
 of Ray's wrappers) and, for errors that crossed a process boundary as text, at their message, and
 returns an ``EnvFault``: the kind, the file or URL involved when the error names one, and the first
 line of the error. Anything else is not a fault of the surroundings (None), so a bug is never
-reworded as one. Pure Python, no imports of the stack: the trainable (``trainables.tune``) uses it to
-hold a trial instead of failing it, the driver and the CLI (``study.faults``) to word the paragraph.
+reworded as one. Pure Python, no imports of the stack: the trainable (``trainables.tune.trainable``) uses it to
+hold a trial instead of failing it, the driver and the CLI (``study.console.faults``) to word the paragraph.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ _TEXT = (
     (re.compile(r"Read-only file system|attempt to write a readonly database"), READ_ONLY),
     (re.compile(r"Stale file handle|Transport endpoint is not connected"), STORAGE_GONE),
     # SQLite cannot create its journal beside a database on a disk that turned read-only or went away, or the
-    # disk failed under it: which of these, the driver tells from the workspace (study.faults)
+    # disk failed under it: which of these, the driver tells from the workspace (study.console.faults)
     (re.compile(r"unable to open database file|disk I/O error|Input/output error"), IO_ERROR),
     (re.compile(r"database is locked"), DB_LOCKED),
     (re.compile(r"API request to \S+ failed with exception .*(Max retries exceeded|Connection refused|"
@@ -98,7 +98,7 @@ def _line_of(text: str, pos: int) -> str:
 
 
 def _where(kind: str, text: str) -> str:
-    if kind in (DB_LOCKED, IO_ERROR):  # the statement names the tables, and so the store (study.faults)
+    if kind in (DB_LOCKED, IO_ERROR):  # the statement names the tables, and so the store (study.console.faults)
         m = _SQL.search(text)
         return m.group(1).strip() if m else ""
     if kind == SERVER_DOWN:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashboards import style
 from dashboards.data import StudyData, finite
-from trainables import records as R
+from trainables.schema import records as R
 
 
 def history_figure(studies: list[StudyData], key: str, title: str, ytitle: str, zero_line: bool = False):

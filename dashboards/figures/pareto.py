@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dashboards import style
 from dashboards.data import OUTCOMES, StudyData, finite
-from trainables import records as R
+from trainables.schema import records as R
 
 X, Y = R.VAL_CLEAN_ACC, R.VAL_PGD_ACC
 

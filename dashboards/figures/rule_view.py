@@ -13,7 +13,7 @@ from typing import Optional
 
 from dashboards import style
 from dashboards.data import RunData, StudyData, finite
-from trainables import records as R
+from trainables.schema import records as R
 
 BAND_FILL_ALPHA = 0.08  # one band's fill; n overlapping bands share BAND_FILL_TOTAL (the report test: each ≤ 0.15)
 BAND_FILL_TOTAL = 0.25  # about the most their overlap may darken the chart: 1 - (1 - 0.25/n)^n < 0.23

@@ -10,7 +10,7 @@ TRIAL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def trial_curves_figure(study: str, sides: Sequence, metrics: Sequence[str]):
-    """``sides``: objects with ``number`` and ``history`` ({metric: [(epoch, value)]}), e.g. ``study.compare.Side``."""
+    """``sides``: objects with ``number`` and ``history`` ({metric: [(epoch, value)]}), e.g. ``study.results.compare.Side``."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

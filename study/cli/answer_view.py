@@ -1,7 +1,7 @@
-"""The study's answer on the console: one row per configuration read on test (``study.answer``), best first."""
+"""The study's answer on the console: one row per configuration read on test (``study.results.answer``), best first."""
 from __future__ import annotations
 
-from study.cli.display import fmt, header
+from study.console.display import fmt, header
 
 
 def answer_table(answer: dict):
@@ -9,7 +9,7 @@ def answer_table(answer: dict):
     from rich import box
     from rich.table import Table
 
-    from study import answer as A
+    from study.results import answer as A
 
     entries = sorted(answer.get("trials", {}).items(), key=lambda kv: (kv[1].get("rank", 0), int(kv[0])))
     metrics = list(dict.fromkeys(k for _, e in entries for k in e.get("metrics", {})))

@@ -29,7 +29,7 @@ def _write(log: Path, exc: BaseException, argv: list[str]) -> Optional[Path]:
     """Append the traceback to ``log``; where it cannot be written (the study's disk is full or read-only), to
     the user's own log (``logs.cli_log``) instead."""
     from study import __version__
-    from study import logs
+    from study.console import logs
 
     written = _append(log, exc, argv, __version__)
     if written is None and Path(log) != logs.cli_log():
@@ -53,7 +53,7 @@ def report(exc: BaseException, argv: list[str], debug: bool, console) -> int:
     """Log ``exc`` and print one paragraph (plus the traceback with ``debug``); returns exit code 1."""
     from rich.markup import escape
 
-    from study import logs
+    from study.console import logs
 
     log = _write(logs.active() or logs.cli_log(), exc, argv)
     command = f"study {argv[0]}" if argv else "study"
@@ -74,8 +74,8 @@ def report_fault(fault: BaseException, exc: BaseException, argv: list[str], debu
     continues, where the traceback went; exit code 1. Not worded as a bug: there is nothing to report."""
     from rich.markup import escape
 
-    from study import logs
-    from study.cli.hints import continuation
+    from study.console import logs
+    from study.cli.rerun import continuation
 
     log = _write(logs.active() or logs.cli_log(), exc, argv)
     text = str(fault).strip().rstrip(".")

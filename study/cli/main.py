@@ -8,51 +8,26 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from study import __version__
+from study.cli.app import app
 
-app = typer.Typer(
-    help="Hyperparameter studies of adversarial training seen through energy-based models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one paragraph, never hard-wrapped mid-path
-
-
-@app.command()
-def version() -> None:
-    """Print the versions of this package and of the stack it drives."""
-    from importlib import metadata
-
-    print(f"der-study {__version__}")
-    for dist in ("torch", "torchvision", "ray", "optuna", "mlflow", "torch-fidelity"):
-        try:
-            print(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            print(f"{dist} (not installed)")
 
 
 def _register_subcommands() -> None:
     from study.cli import commands  # noqa: F401  (each module adds its commands to `app`)
 
 
-@app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an unexpected error "
-                                        "(allowed anywhere on the command line; also STUDY_DEBUG=1).")) -> None:
-    """Hyperparameter studies of adversarial training seen through energy-based models."""
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; bad input becomes one readable paragraph and exit code 2, a fault of the
     surroundings (a busy machine, a full disk, a server gone) one paragraph with its fix and what was kept, an
     unexpected error one paragraph naming the log file (both exit code 1)."""
-    from study import logs
-    from study.cli import hints
+    from study.console import logs
+    from study.cli import rerun
     from study.cli.crash import debug_requested, report, report_fault
-    from study.faults import diagnose
+    from study.console.faults import diagnose
 
     logs.new_command()
-    hints.set_rerun(None)  # main may run several commands in one process (tests do): none inherits a resume hint
+    rerun.set_rerun(None)  # main may run several commands in one process (tests do): none inherits a resume hint
     debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
     try:
         return _run(argv)
@@ -67,9 +42,9 @@ def _run(argv: list[str]) -> int:
     from pydantic import ValidationError
 
     from trainables.errors import InputError
-    from trainables.registry import UnknownNameError
+    from trainables.schema.registry import UnknownNameError
 
-    from study import env
+    from study.run import env
 
     env.apply()
     _register_subcommands()
@@ -87,7 +62,7 @@ def _run(argv: list[str]) -> int:
         e.show()
         return int(getattr(e, "exit_code", 2) or 2)
     except ValidationError as e:
-        from study.wording import format_validation
+        from study.errors.wording import format_validation
 
         err.print(f"[red]error:[/red] {escape('invalid configuration:' + chr(10) + format_validation(e))}")
         return 2
@@ -97,8 +72,8 @@ def _run(argv: list[str]) -> int:
 
 
 def entry() -> None:
-    """The ``study`` script: Ctrl-C / SIGTERM end in one line saying how to continue (study.interrupt)."""
-    from study import interrupt
+    """The ``study`` script: Ctrl-C / SIGTERM end in one line saying how to continue (study.run.interrupt)."""
+    from study.run import interrupt
 
     sys.exit(interrupt.guarded(main, lambda msg: err.print(f"[yellow]{msg}[/yellow]")))
 

@@ -1,22 +1,22 @@
 """What ``study run``, ``resume`` and ``status`` print about a study: its trial table, the best trial, its answer
 (the test reading of its best configurations), and the next commands (spelled to work when pasted into a fresh
-shell, see ``study.cli.hints``).
+shell, see ``study.console.hints``).
 
 A study that has just finished reads its answer here, before its summary (``read_answer_at_end``): the strong
-test reading runs once, on the driver, for ``evaluation.answer.top`` configurations (``study.evaluate``)."""
+test reading runs once, on the driver, for ``evaluation.answer.top`` configurations (``study.results.evaluate``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from study.cli import hints
-from study.cli.display import fmt, shown_metrics, table_notes, trial_table
+from study.console import hints
+from study.console.display import fmt, shown_metrics, table_notes, trial_table
 from study.kinds import KINDS
-from trainables import records as R
+from trainables.schema import records as R
 
 
 def print_table(console, name: str, status: str, rows, spec) -> None:
     from study.cli.answer_view import print_answer
-    from study.status import answer_of_rows
+    from study.results.status import answer_of_rows
 
     generation = any(m.startswith(R.GEN_PREFIX) for m in spec.search.metrics)
     metrics = shown_metrics(spec.search.metrics, generation)
@@ -28,8 +28,8 @@ def print_table(console, name: str, status: str, rows, spec) -> None:
 
 def load(ws: Path, name: str):
     """(catalog row, spec, trial rows) of a study; no rows when its Optuna URL needs a password again."""
-    from study.catalog import Catalog
-    from study.status import trial_rows
+    from study.stores.catalog import Catalog
+    from study.results.status import trial_rows
 
     row = Catalog.open(ws).get(name)
     rows = trial_rows(row.optuna_storage, row.optuna_study) if "***" not in row.optuna_storage else []
@@ -82,10 +82,10 @@ def read_answer_at_end(console, ws: Path, name: str, outcome) -> None:
 
     from rich.markup import escape
 
-    from study import interrupt
+    from study.run import interrupt
     from study.errors import UserError
-    from study.evaluate import evaluate_answer
-    from study.reading import open_study
+    from study.results.evaluate import evaluate_answer
+    from study.results.reading import open_study
 
     if outcome.status != "finished" or not getattr(outcome, "resumed", True) or getattr(outcome, "fault", None):
         return
@@ -119,7 +119,7 @@ def read_answer_at_end(console, ws: Path, name: str, outcome) -> None:
 def _best(console, spec, rows, all_failed: bool = False, name: str = "") -> None:
     import yaml
 
-    from study.reading import trial_config
+    from study.results.reading import trial_config
 
     done = [r for r in rows if r.state == "COMPLETE"]
     if not done:

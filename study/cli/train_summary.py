@@ -2,15 +2,15 @@
 readings in words and units (issue 32: not raw keys such as ``gen/metrics_s 8.18e-06``)."""
 from __future__ import annotations
 
-from study.cli.display import fmt
+from study.console.display import fmt
 
 
 def best_checkpoint_line(records, epochs: int) -> str:
     """The run's selected epoch, its reading and its MASKED flag, from its last epoch record ('' before one)."""
     import math
 
-    from study.explain import train_best
-    from trainables import records as R
+    from study.console.explain import train_best
+    from trainables.schema import records as R
 
     last = next((r for r in reversed(records) if not r.partial), None)
     if last is None:
@@ -30,8 +30,8 @@ def final_lines(final: dict) -> list[str]:
     ...              "gen/metrics_s": 8.18e-06})
     ['test, best checkpoint (epoch 4): clean 98.0%, PGD-20x1 50.0%', 'generation: metrics_s 0.0 s']
     """
-    from study.answer import label
-    from trainables import records as R
+    from study.results.answer import label
+    from trainables.schema import records as R
 
     lines = []
     for which in ("best", "last"):

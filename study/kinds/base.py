@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from study.spec import StudySpec
+    from study.spec.spec import StudySpec
 
 
 class StudyKind(ABC):
@@ -63,7 +63,7 @@ class StudyKind(ABC):
         """How to run an exported config by hand."""
 
     def data_config(self, spec: StudySpec) -> Any:
-        """The ``trainables.config.DataConfig`` the trials read, if the kind reads a dataset by config."""
+        """The ``trainables.schema.config.DataConfig`` the trials read, if the kind reads a dataset by config."""
         return None
 
     def with_data_root(self, config: BaseModel, root: str) -> BaseModel:
@@ -83,6 +83,6 @@ class StudyKind(ABC):
 
     def trial_config(self, spec: StudySpec, params: dict[str, Any], seed_index: int) -> BaseModel:
         """The exact config a Ray worker resolved for these sampled params and seed index."""
-        from trainables.tune import SEED_INDEX
+        from trainables.schema.trial import SEED_INDEX
 
         return self.resolve({**self.param_space(spec), **params, SEED_INDEX: seed_index})

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from study.kinds.base import StudyKind
-from trainables import records as R
+from trainables.schema import records as R
 
 if TYPE_CHECKING:
-    from study.spec import StudySpec
+    from study.spec.spec import StudySpec
 
 
 class GenerateKind(StudyKind):
@@ -29,9 +29,9 @@ class GenerateKind(StudyKind):
     def preflight(self, spec: StudySpec, local: bool) -> None:
         """The classifier must be a readable checkpoint of ours and (on this machine) the feature-extractor
         weights usable; paths become absolute because Ray workers run in their trial folders."""
-        from study.preflight import check_classifier
+        from study.kinds.preflight import check_classifier
         from trainables.generation.metrics import check_setup
-        from trainables.generation.run import read_checkpoint
+        from trainables.models.saved import read_checkpoint
 
         g = spec.generation
         g.checkpoint = str(Path(g.checkpoint).expanduser().absolute())
@@ -53,12 +53,12 @@ class GenerateKind(StudyKind):
         return StoppingPolicy([NonFinite(metrics=tuple(metrics))]), list(metrics), None
 
     def trainable(self) -> Callable:
-        from trainables.tune_generate import generate_trial
+        from trainables.tune.generate import generate_trial
 
         return generate_trial
 
     def resolve(self, trial_config: dict[str, Any]):
-        from trainables.tune_generate import resolve_generation
+        from trainables.tune.generate import resolve_generation
 
         return resolve_generation(trial_config)
 

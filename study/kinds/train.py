@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from study.kinds.base import StudyKind
-from trainables import records as R
+from trainables.schema import records as R
 
 if TYPE_CHECKING:
-    from study.spec import StudySpec
+    from study.spec.spec import StudySpec
 
 
 class TrainKind(StudyKind):
@@ -34,7 +34,7 @@ class TrainKind(StudyKind):
     def preflight(self, spec: StudySpec, local: bool) -> None:
         """Every run config of the search against its data (on a cluster the data may live on the workers only:
         then only what the dataset's published facts tell)."""
-        from study.preflight import check_runs
+        from study.kinds.preflight import check_runs
 
         check_runs(spec, local)
 
@@ -63,7 +63,7 @@ class TrainKind(StudyKind):
 
     def param_space(self, spec: StudySpec) -> dict[str, Any]:
         """The run config every trial runs: the spec's, with its test reading set by ``evaluation.trials``."""
-        from study.trial_eval import trial_run
+        from study.kinds.trial_eval import trial_run
 
         return {"run": trial_run(spec).model_dump(mode="json")}
 
@@ -83,33 +83,33 @@ class TrainKind(StudyKind):
         return policy, policy.watched, inner
 
     def trainable(self) -> Callable:
-        from trainables.tune import train_trial
+        from trainables.tune.trainable import train_trial
 
         return train_trial
 
     def resolve(self, trial_config: dict[str, Any]):
-        from trainables.tune import resolve_config
+        from trainables.schema.trial import resolve_config
 
         return resolve_config(trial_config)
 
     def describe(self, spec: StudySpec) -> str:
-        from study.trial_eval import describe
+        from study.kinds.trial_eval import describe
 
         return f"{spec.run.epochs} epochs, {describe(spec)}"
 
     def exported(self, config, study: str, number: int):
         """Every default the trial used written out, named ``<study>-trial<N>`` (its retrain's folder)."""
-        from study.exported import export_name, fully_resolved
+        from study.kinds.exported import export_name, fully_resolved
 
         return fully_resolved(config, export_name(study, number))
 
     def export_notes(self) -> list[str]:
-        from study.exported import NULL_MEANING
+        from study.kinds.exported import NULL_MEANING
 
         return [f"every default the trial used is written out; {NULL_MEANING}"]
 
     def rerun_hint(self, spec: StudySpec, config_file: str, study_name: str, number: int) -> str:
-        from study.exported import export_name
+        from study.kinds.exported import export_name
 
         return (f"the config the trial ran, resolved; retrain it with: study train {config_file} --epochs N "
                 f"(it trains into runs/{export_name(study_name, number)}; without --epochs, for the trial's epochs)")

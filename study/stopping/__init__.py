@@ -2,5 +2,5 @@
 from study.stopping.rules import (Decision, Degenerate, DeltaEnergyDivergence, NonFinite, ProbeCollapse, StoppingPolicy,
                                   policy_from_spec)
 
-__all__ = ["Decision", "Degenerate", "DeltaEnergyDivergence", "NonFinite", "ProbeCollapse", "StoppingPolicy",
-           "policy_from_spec"]
+__all__ = ("Decision", "Degenerate", "DeltaEnergyDivergence", "NonFinite", "ProbeCollapse", "StoppingPolicy",
+           "policy_from_spec")

@@ -5,7 +5,7 @@ result is already made: its best checkpoint, selected on validation before the f
 fast_adversarial's probe exists to keep. Such a trial is told to Optuna COMPLETE with its best-so-far
 objective, exported and registered like any other, and named "stopped (…), result kept" wherever it is shown.
 A stop that is a resource decision (ASHA: the trial was not finished) or whose result is not one (a degenerate,
-constant classifier) leaves the configuration PRUNED. Pure Python: the searcher (``study.search``) and the
+constant classifier) leaves the configuration PRUNED. Pure Python: the searcher (``study.search.search``) and the
 search replay (``bench/search_replay.py``) decide through the same function.
 
 >>> seed = SeedOutcome(result={"best/val_robust_acc": 0.31, "stop_reason": "probe_collapse"},
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Optional, Sequence
 
-from trainables import records as R
+from trainables.schema import records as R
 
 COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
 
@@ -111,4 +112,4 @@ def stop_phrase(reason: Optional[str], state: Optional[str] = None, step=None, e
     return f"{names}{at}, {verdict}" if short else f"stopped ({names}{at}), {verdict}"
 
 
-STOP_NAMES = {R.STOP_ASHA: "ASHA", R.STOP_NAN: "non-finite loss", R.STOP_DELTA_ENERGY: "ΔE divergence"}
+STOP_NAMES = MappingProxyType({R.STOP_ASHA: "ASHA", R.STOP_NAN: "non-finite loss", R.STOP_DELTA_ENERGY: "ΔE divergence"})

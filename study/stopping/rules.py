@@ -3,7 +3,7 @@
 No Ray here: the rules are unit-tested on synthetic and measured traces, and the scheduler in
 ``study.stopping.scheduler`` only adapts them. Each rule is also the spec's typed config (one source of
 truth for its fields and defaults: ``StoppingSpec`` holds these models), built by keyword, and answers
-one question, ``decide(history) -> Decision``, whose reason is one of ``trainables.records.STOP_REASONS``.
+one question, ``decide(history) -> Decision``, whose reason is one of ``trainables.schema.records.STOP_REASONS``.
 
 >>> h = [{"epoch": e, "probe/pgd_acc": a} for e, a in enumerate([0.40, 0.45, 0.20], 1)]
 >>> ProbeCollapse(drop=0.1).decide(h).reason
@@ -20,8 +20,8 @@ from typing import Literal, Optional, Protocol, Sequence
 
 from pydantic import Field
 
-from trainables import records as R
-from trainables.strict import Strict
+from trainables.schema import records as R
+from trainables.schema.strict import Strict
 
 History = Sequence[dict]
 
@@ -237,6 +237,6 @@ class StoppingPolicy:
 
 
 def policy_from_spec(stopping) -> StoppingPolicy:
-    """The policy of a ``StoppingSpec`` (study.spec): NaN first, then each enabled rule."""
+    """The policy of a ``StoppingSpec`` (study.spec.spec): NaN first, then each enabled rule."""
     rules = [stopping.delta_energy, stopping.probe, stopping.degenerate]
     return StoppingPolicy([NonFinite(), *(r for r in rules if r.enabled)])

@@ -1,10 +1,12 @@
 """Ray Tune adapter of the stopping policy: a ``TrialScheduler`` that wraps an inner one (FIFO or ASHA).
 
 The scheduler keeps each trial's monitored metrics, one entry per global step (a result repeated after a
-restore replaces what followed it), asks the pure policy, and on a stop files the reason in
-``STOP_LEDGER``; ``StopReasonCallback`` (which Ray calls right after the scheduler, with the result it is
-about to store) writes ``stop_reason``/``stop_epoch``/``stop_step`` into that last result, so the searcher,
-the ledger and ``study status`` all read the reason from the trial's last result. Window reports
+restore replaces what followed it), asks the pure policy, and on a stop writes ``stop_reason``/``stop_epoch``/
+``stop_step`` into the result it judged (the one the searcher sees next). Ray hands schedulers a flattened copy
+of the result it stores, so the scheduler's own callback, ``recorder`` (which Ray calls right after the
+scheduler, with the result it is about to store), writes the same fields into that stored result: the searcher,
+the MLflow ledger and ``study status`` all read the reason from the trial's last result. The decisions live in
+the scheduler instance; nothing is process-wide. Window reports
 (``eval.report_every``) reach the policy only: the inner scheduler (ASHA) judges epoch records.
 """
 from __future__ import annotations
@@ -18,13 +20,9 @@ from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from study.stopping.rules import StoppingPolicy
-from trainables import records as R
+from trainables.schema import records as R
 
 log = logging.getLogger(__name__)
-
-# trial_id -> {"stop_reason": ..., "stop_epoch": ..., "stop_step": ..., "stop_detail": ...}; driver process only.
-STOP_LEDGER: dict[str, dict] = {}
-
 
 class DivergenceScheduler(TrialScheduler):
     """Stops trials whose ΔE diverges, whose CO probe collapses, or whose loss is NaN; else asks ``inner``."""
@@ -35,6 +33,8 @@ class DivergenceScheduler(TrialScheduler):
         self.watched = sorted(set(watched) | {R.EPOCH, R.STEP, R.PARTIAL, R.NONFINITE, R.LOSS_TOTAL})
         self.inner = inner or FIFOScheduler()
         self.history: dict[str, list[dict]] = {}
+        self.stops: dict[str, dict] = {}  # trial_id -> its stop, until ``recorder`` has written it into the stored result
+        self.recorder = StopRecorder(self)  # register it with Ray's callbacks (study.run.engine does)
 
     # Ray calls these; everything not about results is the inner scheduler's business.
     def set_search_properties(self, metric, mode, **spec) -> bool:
@@ -67,18 +67,20 @@ class DivergenceScheduler(TrialScheduler):
         hist.append({k: result[k] for k in self.watched if k in result})
         decision = self.policy.decide(hist)
         if decision.stop:
-            self._file(trial.trial_id, decision.reason, epoch, decision.detail, step)
+            self._file(trial.trial_id, result, decision.reason, epoch, decision.detail, step)
             return TrialScheduler.STOP
         if R.is_partial(result):
             return TrialScheduler.CONTINUE
         verdict = self.inner.on_trial_result(tune_controller, trial, result)
         last = (trial.config.get("run") or {}).get("epochs")
         if verdict == TrialScheduler.STOP and not (last and epoch is not None and epoch >= last):
-            self._file(trial.trial_id, R.STOP_ASHA, epoch, "stopped by ASHA on the search metric", step)
+            self._file(trial.trial_id, result, R.STOP_ASHA, epoch, "stopped by ASHA on the search metric", step)
         return verdict
 
-    def _file(self, trial_id: str, reason: str, epoch, detail: str, step=None) -> None:
-        STOP_LEDGER[trial_id] = {R.STOP_REASON: reason, R.STOP_EPOCH: epoch, R.STOP_STEP: step, "stop_detail": detail}
+    def _file(self, trial_id: str, result: dict, reason: str, epoch, detail: str, step=None) -> None:
+        entry = {R.STOP_REASON: reason, R.STOP_EPOCH: epoch, R.STOP_STEP: step, "stop_detail": detail}
+        result.update(entry)
+        self.stops[trial_id] = entry
         log.info("stopping trial %s at epoch %s (step %s): %s (%s)", trial_id, epoch, step, reason, detail)
 
     def _backfill(self, trial, result: dict) -> list[dict]:
@@ -101,10 +103,14 @@ def _before(hist: list[dict], key: str, value) -> list[dict]:
     return hist if value is None else [h for h in hist if h.get(key, -1) < value]
 
 
-class StopReasonCallback(Callback):
-    """Writes the scheduler's stop reason into the result Ray is about to store as the trial's last."""
+class StopRecorder(Callback):
+    """A ``DivergenceScheduler``'s own callback: writes its stop into the result Ray is about to store as the
+    trial's last (Ray gave the scheduler a copy of it)."""
+
+    def __init__(self, scheduler: DivergenceScheduler) -> None:
+        self.scheduler = scheduler
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        entry = STOP_LEDGER.get(trial.trial_id)
+        entry = self.scheduler.stops.pop(trial.trial_id, None)
         if entry is not None:
             result.update(entry)

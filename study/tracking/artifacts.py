@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from study.tracking.common import client
-from trainables import records as R
+from trainables.schema import records as R
 
 log = logging.getLogger(__name__)
 PENDING_TAG = "artifacts_pending"

@@ -20,10 +20,10 @@ from ray.tune import Callback
 
 from study.tracking.artifacts import PENDING_TAG, ArtifactWriter, catch_up, pending_value
 from study.tracking.common import STUDY_TAG, URI_ENV, client, find_run, flatten, log_params
-from study.mlflow_ui import KIND_TAG, TRAINING_KIND, mark_training
+from study.tracking.mlflow_ui import KIND_TAG, TRAINING_KIND, mark_training
 from study.stopping.outcome import keeps_result, stop_phrase
-from study.urls import has_password, mask
-from trainables import records as R
+from study.stores.urls import has_password, mask
+from trainables.schema import records as R
 
 log = logging.getLogger(__name__)
 SINK_FACTORY = "study.tracking.sink:ChildRunSink"
@@ -109,7 +109,7 @@ class Tracking:
 
     def register_best(self, optuna_storage: str, metric: str, mode: str) -> None:
         """The best trial's model into the model registry; a failure here never fails the study."""
-        from study.logs import library_output
+        from study.console.logs import library_output
         from study.tracking.registry import register_best
 
         try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+from study.search.search import TrialAttrs
 from study.tracking.common import client, find_run
-from trainables import records as R
+from trainables.schema import records as R
 
 log = logging.getLogger(__name__)
 HEADLINE = (R.VAL_ROBUST_ACC, R.VAL_PGD_ACC, R.VAL_MASKING_GAP, R.VAL_CLEAN_ACC, R.BEST_VAL_ROBUST, R.BEST_VAL_PGD,
@@ -19,11 +20,11 @@ def best_trial(storage_url: str, study_name: str, metric: str, mode: str):
 
     study = optuna.load_study(study_name=study_name, storage=storage_url)
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if isinstance(t.user_attrs.get("metrics", {}).get(metric), (int, float))]
+            if isinstance(TrialAttrs.of(t).metric(metric), (int, float))]
     if not done:
         return None
     pick = max if mode == "max" else min
-    return pick(done, key=lambda t: t.user_attrs["metrics"][metric])
+    return pick(done, key=lambda t: TrialAttrs.of(t).metric(metric))
 
 
 def register_best(uri: str, experiment_id: str, storage_url: str, study_name: str, metric: str,
@@ -33,14 +34,14 @@ def register_best(uri: str, experiment_id: str, storage_url: str, study_name: st
     import mlflow.pytorch
     from ray.tune import Checkpoint
 
-    from trainables.config import RunConfig
-    from trainables.generation.run import load_classifier
+    from trainables.schema.config import RunConfig
+    from trainables.models.saved import load_classifier
 
     trial = best_trial(storage_url, study_name, metric, mode)
     if trial is None:
         return None
     cl = client(uri)
-    run = find_run(cl, experiment_id, trial.user_attrs["ray_trial_ids"][0])
+    run = find_run(cl, experiment_id, TrialAttrs.of(trial).ray_trial_ids[0])
     ckpt = run.data.tags.get("checkpoint_path") if run else None
     if not ckpt:
         return None
@@ -56,7 +57,7 @@ def register_best(uri: str, experiment_id: str, storage_url: str, study_name: st
             log.exception("could not log the best model of study %s", study_name)
             return None
     mv = max(cl.search_model_versions(f"name='{study_name}'"), key=lambda v: int(v.version))
-    metrics = trial.user_attrs.get("metrics", {})
+    metrics = TrialAttrs.of(trial).metrics
     for k in (*HEADLINE, *(k for k in metrics if k.startswith("test/"))):
         if k in metrics:
             cl.set_model_version_tag(study_name, mv.version, k, str(metrics[k]))

@@ -19,7 +19,7 @@ import yaml
 
 from study.tracking.common import (PARENT_TAG, STUDY_TAG, TRIAL_TAG, client, find_run, flatten, last_step,
                                    log_metrics, log_params)
-from trainables import records as R
+from trainables.schema import records as R
 
 
 class ChildRunSink:

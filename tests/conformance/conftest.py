@@ -14,8 +14,8 @@ def robust_mnist(data_root):
     """(model in eval mode, x, y): small CNN (width 16) after 3 epochs of RS-FGSM AT at ε = 0.1 on 4,096
     MNIST images, and the first 256 validation images. Clean accuracy ≈ 0.88, PGD-10 ≈ 0.74 at ε = 0.1 and
     ≈ 0.25 at ε = 0.2: between 0 and clean, the regime where attack strength shows."""
-    from trainables.config import RunConfig
-    from trainables.trainer import Trainer
+    from trainables.schema.config import RunConfig
+    from trainables.training.trainer import Trainer
 
     cfg = RunConfig.model_validate(tiny_run(
         data_root, epochs=3, method__name="rs_fgsm", method__epsilon=EPS * 255, model__width=16,

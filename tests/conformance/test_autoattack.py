@@ -1,7 +1,7 @@
 """Issue 13, item 1: AutoAttack at the standard strength, held against fra31's own implementation.
 
 torchattacks' ``AutoAttack(version="standard")`` runs its APGD/FAB components at 10 iterations;
-``trainables.autoattack`` builds them at fra31's 100 (9 target classes, Square 5,000 queries).
+``trainables.attacks.autoattack`` builds them at fra31's 100 (9 target classes, Square 5,000 queries).
 
 Tolerance: 2 of the 64 images (3 %). Both are randomised ensembles (APGD's random start, Square's random
 squares) seeded differently by the two packages, so points on the boundary of the ball may fall either
@@ -15,7 +15,7 @@ import torch
 
 from conftest import EPS
 from references import fra31_autoattack, pgd_accuracy
-from trainables.autoattack import VERSIONS, autoattack_accuracy
+from trainables.attacks.autoattack import VERSIONS, autoattack_accuracy
 
 N = 64
 

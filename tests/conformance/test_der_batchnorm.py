@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from testlib import tiny_run
-from trainables.config import RunConfig
-from trainables.trainer import Trainer
+from trainables.schema.config import RunConfig
+from trainables.training.trainer import Trainer
 
 STEPS = 12
 

@@ -11,9 +11,9 @@ import torch
 
 from references import pgd_accuracy, pgd_delta
 from testlib import tiny_run
-from trainables import records as R
-from trainables.config import RunConfig
-from trainables.trainer import Trainer
+from trainables.schema import records as R
+from trainables.schema.config import RunConfig
+from trainables.training.trainer import Trainer
 
 
 def _trainer(data_root, **over) -> Trainer:
@@ -30,12 +30,12 @@ def test_validation_and_test_attacks_run_at_the_evaluation_radius(data_root):
     model = t.model.eval()
     x = torch.cat([b[0] for b in t.data.val_batches(128)])
     y = torch.cat([b[1] for b in t.data.val_batches(128)])
-    from trainables.evaluate import robust_accuracy
+    from trainables.evaluation.evaluate import robust_accuracy
 
     torch.manual_seed(7)
     ours = robust_accuracy(model, [(x, y)], t.validator.val_attack)["adv_acc"]
     torch.manual_seed(7)
-    ref = pgd_accuracy(model, x, y, 0.1, 0.03, 5, 1)  # step max(ε/4, 1.5ε/5) = 0.3ε (trainables/eval_defaults.py)
+    ref = pgd_accuracy(model, x, y, 0.1, 0.03, 5, 1)  # step max(ε/4, 1.5ε/5) = 0.3ε (trainables/evaluation/defaults.py)
     assert ours == ref
     assert t.validator.probe_attack.eps == t.validator.val_attack.eps == 0.1
     assert t.cfg.resolved().eval.epsilon == 25.5 and t.cfg.resolved().method.epsilon == 76.5
@@ -74,7 +74,7 @@ def test_evaluation_runs_in_fp32_when_training_runs_in_bf16(data_root):
     assert seen and set(seen) == {torch.float32}
     x = torch.cat([b[0] for b in t.data.val_batches(64)])
     y = torch.cat([b[1] for b in t.data.val_batches(64)])
-    from trainables.evaluate import robust_accuracy
+    from trainables.evaluation.evaluate import robust_accuracy
 
     clean_ref = (t.model.eval()(x).argmax(1) == y).float().mean().item()
     assert robust_accuracy(t.model, [(x, y)], None, t.eval_autocast)["clean_acc"] == clean_ref

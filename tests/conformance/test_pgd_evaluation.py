@@ -16,7 +16,7 @@ import torch
 from conftest import EPS
 from references import pgd_accuracy
 from trainables.attacks import build_attack
-from trainables.evaluate import robust_accuracy
+from trainables.evaluation.evaluate import robust_accuracy
 
 
 def ours(model, x, y, eps, alpha, steps, restarts):

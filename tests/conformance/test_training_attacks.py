@@ -17,7 +17,7 @@ import torch
 
 import references as ref
 from conftest import EPS
-from trainables.config import DERConfig, MethodConfig
+from trainables.schema.config import DERConfig, MethodConfig
 from trainables.methods import build_method
 
 EPS255 = EPS * 255

@@ -61,10 +61,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from testlib import tiny_run
-from trainables import records as R
-from trainables.config import RunConfig, with_overrides
-from trainables.runtime import derive_seed
-from trainables.trainer import Trainer
+from trainables.schema import records as R
+from trainables.schema.config import RunConfig, with_overrides
+from trainables.training.runtime import derive_seed
+from trainables.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 TOL = 1e-5

@@ -18,10 +18,10 @@ from dashboards.figures.importance import importance_figure
 from dashboards.figures.pareto import pareto_front
 from dashboards.report import SECTION_IDS, TABLE_SECTIONS, build_sections
 from study.cli.main import main
-from study.spec import StudySpec
+from study.spec.spec import StudySpec
 from study.tracking.common import TRIAL_TAG, client
 from testlib import tiny_spec
-from trainables import records as R
+from trainables.schema import records as R
 
 STUDY = "tiny"
 UI = "http://mlflow.example:5001"

@@ -17,8 +17,8 @@ from browser import chromium, screenshot
 from dashboards.data import COMPLETED, DELTA_ENERGY, PROBE, RunData, StudyData, TrialData
 from dashboards.html import render_page
 from dashboards.report import DELTA_ENERGY as FIRST_CHART, build_sections
-from study.spec import StudySpec
-from trainables import records as R
+from study.spec.spec import StudySpec
+from trainables.schema import records as R
 
 EPOCHS = 8
 MAX_BAND_FILL = 0.15

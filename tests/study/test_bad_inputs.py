@@ -150,7 +150,7 @@ VALUES = {
     "bad study name": (lambda e: ["run", e["spec"], "--name", "a b/c"], ["study name", "letters"]),
     "bad study name in the spec": (spec(set_("name", "my study")), ["study name 'my study'", "no spaces"]),
 }
-PHYSICAL = {  # values outside their physical range that make every trial meaningless (trainables.ranges)
+PHYSICAL = {  # values outside their physical range that make every trial meaningless (trainables.schema.ranges)
     "L∞ epsilon beyond the pixel range": (spec(set_("run/method/epsilon", 300)),
                                           ["method.epsilon = 300", "L∞ radius of 1.18", "all-grey image",
                                            "below 127.5"]),

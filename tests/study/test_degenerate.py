@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from study.cli.main import main
-from study.engine import run_study
-from study.options import resolve_options
-from study.spec import load_spec
+from study.run.engine import run_study
+from study.run.options import resolve_options
+from study.spec.spec import load_spec
 from testlib import tiny_spec
-from trainables import records as R
+from trainables.schema import records as R
 
 pytestmark = pytest.mark.slow
 

@@ -6,14 +6,14 @@ import json
 import optuna
 import pytest
 
-from study.catalog import Catalog
+from study.stores.catalog import Catalog
 from study.cli.main import main
-from study.engine import run_study
-from study.options import resolve_options
-from study.spec import load_spec
-from study.status import trial_rows
+from study.run.engine import run_study
+from study.run.options import resolve_options
+from study.spec.spec import load_spec
+from study.results.status import trial_rows
 from testlib import tiny_spec
-from trainables import records as R
+from trainables.schema import records as R
 
 HAIR_TRIGGER = {"delta_energy": {"enabled": True, "grace_epochs": 0, "window": 2, "threshold": 1e-6, "min_scale": 1e-9,
                                  "rel_scale": 0.0}, "probe": {"enabled": False}}

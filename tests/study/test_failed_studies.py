@@ -14,7 +14,7 @@ import shutil
 import optuna
 import pytest
 
-from study.catalog import Catalog
+from study.stores.catalog import Catalog
 from study.cli.main import main
 from testlib import tiny_spec, worker_env
 

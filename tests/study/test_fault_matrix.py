@@ -41,9 +41,9 @@ MATRIX = {
                                            "test_sigterm_in_the_final_evaluation_is_a_clean_stop_and_resume_finishes",
     "SIGTERM to every process": "study.test_faults_signals::test_sigterm_to_every_process_of_the_study_is_a_clean_stop",
     "disk full mid-study": "study.test_faults_disk::test_a_full_disk_stops_the_study_with_a_paragraph_and_resume_finishes_it",
-    "checkpoint write killed": "trainables.test_checkpoint_writes::"
+    "checkpoint write killed": "trainables.training.test_checkpoint_writes::"
                                "test_a_writer_killed_mid_write_never_leaves_a_torn_checkpoint",
-    "checkpoint write on a full disk": "trainables.test_checkpoint_writes::test_a_full_disk_keeps_the_previous_checkpoint",
+    "checkpoint write on a full disk": "trainables.training.test_checkpoint_writes::test_a_full_disk_keeps_the_previous_checkpoint",
     "torn checkpoint then resume": "study.test_faults::test_a_torn_checkpoint_is_skipped_for_the_one_before_on_resume",
     "killed driver": "study.test_faults::test_killed_driver_resumes_without_losing_or_duplicating",
     "killed worker": "study.test_faults::test_killed_trial_worker_restarts_from_its_checkpoint",

@@ -2,7 +2,7 @@
 and a checkpoint torn in the study's storage; on real processes, a real local Ray, SQLite Optuna and MLflow.
 
 The other faults of the matrix: signals (test_faults_signals.py), a busy machine (test_faults_load.py), the
-disk (test_faults_disk.py), the stores (test_faults_stores.py); tests/trainables/test_checkpoint_writes.py
+disk (test_faults_disk.py), the stores (test_faults_stores.py); tests/trainables/training/test_checkpoint_writes.py
 kills a checkpoint writer mid-write. The matrix and its cases: test_fault_matrix.py.
 """
 from __future__ import annotations

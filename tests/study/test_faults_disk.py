@@ -4,7 +4,7 @@ Optuna and MLflow in the workspace.
 How the faults are made: the workspace lives on a real small file system, a tmpfs mounted for the test
 (``faultlib.tmpfs``; root only, skipped elsewhere). *Full*: once a trial has reported an epoch, one file
 fills the tmpfs to 20 MB free, below what a running study keeps free (``$STUDY_MIN_FREE_MB``, 100 MB); a
-write that meets ENOSPC outright (a checkpoint: tests/trainables/test_checkpoint_writes.py) is the other
+write that meets ENOSPC outright (a checkpoint: tests/trainables/training/test_checkpoint_writes.py) is the other
 half. *Read-only*: the workspace lives on a loop-mounted ext4 image with
 ``errors=remount-ro``, and the kernel is told of an error on it mid-study, so it turns the file system
 read-only under the running processes (EROFS), as on a failing disk; repaired (e2fsck) and mounted again.
@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
-from faultlib import (assert_clean, assert_kept, continue_command, epochs_reported, ext4_disk, fill, finish,
-                      kill_tree, optuna_states, paragraph, run, start, tmpfs, wait_for)
+from faultlib import (assert_clean, assert_resumes, assert_stopped_with, epochs_reported, ext4_disk, fill, finish,
+                      kill_tree, optuna_states, run, start, tmpfs, wait_for)
 from testlib import tiny_spec
 
 pytestmark = pytest.mark.slow
@@ -42,24 +42,16 @@ def _stop_on(fault, mnist_env, tmp_path, name: str, needles: tuple[str, ...], di
             out = finish(proc, timeout=600)
         finally:
             kill_tree(proc.pid)
-        assert proc.returncode == 1, out[-4000:]
-        assert_clean(out)
-        said = paragraph(out)
-        for needle in needles:
-            assert needle in said, said
-        assert "continue with:" in said
+        assert_stopped_with(proc, out, needles)
         states = optuna_states(f"sqlite:///{ws / 'optuna.db'}", name)
         assert "FAIL" not in states.values(), f"a trial was lost to the fault: {states}"
         undo()
-        done = run(continue_command(out))
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert_clean(done.stdout + done.stderr)
-        assert_kept(ws, name, trials=TRIALS, epochs=EPOCHS)
+        assert_resumes(out, ws, name, trials=TRIALS, epochs=EPOCHS)
 
 
 def test_a_full_disk_stops_the_study_with_a_paragraph_and_resume_finishes_it(mnist_env, tmp_path):
     """Filled to 20 MB free, under the 100 MB a study keeps free (STUDY_MIN_FREE_MB): the driver's check stops the
-    study before any write fails (a write that does fail is held the same way: trainables.tune._hold)."""
+    study before any write fails (a write that does fail is held the same way: trainables.tune.trainable._hold)."""
     def full(disk):
         filler = fill(disk, keep_bytes=20 * 2**20)
         return filler.unlink

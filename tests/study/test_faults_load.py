@@ -2,7 +2,7 @@
 
 The bug: `make quickstart` on a 2-core machine busy with another training run died after minutes with Ray's
 own "Failed to connect to GCS within 60 seconds" and make's error. Now a slow start says it is waiting and
-waits the platform's budget (``$STUDY_RAY_START_TIMEOUT``, study/raystart.py); a start that does not make it
+waits the platform's budget (``$STUDY_RAY_START_TIMEOUT``, study/run/raystart.py); a start that does not make it
 in the budget ends in the platform's paragraph (exit code 1, nothing recorded) instead of Ray's line.
 """
 from __future__ import annotations

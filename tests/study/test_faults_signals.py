@@ -18,7 +18,7 @@ import pytest
 
 from faultlib import (assert_clean, assert_kept, continue_command, descendants, finish, kill_tree, results, run,
                       signal_all, start, wait_for)
-from study.catalog import Catalog
+from study.stores.catalog import Catalog
 from testlib import tiny_spec
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import time
 import optuna
 import pytest
 
-from faultlib import (MlflowServer, assert_clean, assert_kept, continue_command, epochs_reported, finish, kill_tree,
-                      paragraph, run, sqlite_locked, start, wait_for)
+from faultlib import (MlflowServer, assert_clean, assert_kept, assert_resumes, assert_stopped_with, epochs_reported,
+                      finish, kill_tree, paragraph, run, sqlite_locked, start, wait_for)
 from testlib import tiny_spec
 
 pytestmark = pytest.mark.slow
@@ -61,18 +61,11 @@ def test_an_mlflow_server_gone_past_its_retries_stops_the_study_and_resume_finis
         out = finish(proc, timeout=600)
     finally:
         kill_tree(proc.pid)
-    assert proc.returncode == 1, out[-4000:]
-    assert_clean(out)
-    said = paragraph(out)
-    for needle in (f"server at {server.url} does not answer", "start it again", "continue with:"):
-        assert needle in said, said
+    assert_stopped_with(proc, out, (f"server at {server.url} does not answer", "start it again"))
     trials = optuna.load_study(study_name=name, storage=f"sqlite:///{ws / 'optuna.db'}").trials
     assert not [t.number for t in trials if t.state.name == "FAIL"], "a trial was lost to the outage"
     server.start()
-    done = run(continue_command(out))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert_clean(done.stdout + done.stderr)
-    assert_kept(ws, name, trials=TRIALS, epochs=EPOCHS, mlflow_uri=server.url)
+    assert_resumes(out, ws, name, trials=TRIALS, epochs=EPOCHS, mlflow_uri=server.url)
 
 
 def test_optuna_sqlite_locked_past_its_timeout_stops_the_study_and_resume_finishes(mnist_env, tmp_path):
@@ -91,17 +84,10 @@ def test_optuna_sqlite_locked_past_its_timeout_stops_the_study_and_resume_finish
             refused = run(["run", str(other), "--workspace", str(ws)], env=short)
     finally:
         kill_tree(proc.pid)
-    assert proc.returncode == 1, out[-4000:]
-    assert_clean(out)
-    said = paragraph(out)
-    for needle in (f"{ws / 'optuna.db'} is locked by another process for longer than this command waits (2 s)",
-                   "STUDY_SQLITE_TIMEOUT=120", "continue with:"):
-        assert needle in said, said
+    assert_stopped_with(proc, out, (f"{ws / 'optuna.db'} is locked by another process for longer than this "
+                                    f"command waits (2 s)", "STUDY_SQLITE_TIMEOUT=120"))
     assert refused.returncode == 1, refused.stdout[-3000:] + refused.stderr[-3000:]
     assert_clean(refused.stdout + refused.stderr)
     said = paragraph(refused.stdout + refused.stderr)
     assert "is locked by another process" in said and "Nothing of the study was recorded" in said, said
-    done = run(continue_command(out))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert_clean(done.stdout + done.stderr)
-    assert_kept(ws, name, trials=TRIALS, epochs=EPOCHS)
+    assert_resumes(out, ws, name, trials=TRIALS, epochs=EPOCHS)

@@ -1,4 +1,4 @@
-"""Faults of the surroundings told apart from bugs (trainables/faults.py) and said in plain words (study/faults.py),
+"""Faults of the surroundings told apart from bugs (trainables/faults.py) and said in plain words (study/console/faults.py),
 from the exceptions the stack really raises: errno-bearing OSErrors, SQLAlchemy-wrapped SQLite errors, MLflow's
 message for a server that does not answer, and the same as text inside a Ray trial's error."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from study import faults
+from study.console import faults
 from trainables import faults as F
 
 MLFLOW_DOWN = ("API request to http://127.0.0.1:5123/api/2.0/mlflow/runs/log-batch failed with exception "

@@ -14,15 +14,15 @@ import pytest
 import yaml
 
 from study.cli.main import main
-from study.engine import run_study
-from study.export import export_study
-from study.options import resolve_options
-from study.reading import open_study
-from study.spec import load_spec
+from study.run.engine import run_study
+from study.results.export import export_study
+from study.run.options import resolve_options
+from study.results.reading import open_study
+from study.spec.spec import load_spec
 from testlib import WORKER_PATHS, tiny_run
-from trainables import records as R
-from trainables.config import RunConfig
-from trainables.fit import fit
+from trainables.schema import records as R
+from trainables.schema.config import RunConfig
+from trainables.training.fit import fit
 from trainables.generation import GenerationConfig
 
 FE = "gen_helpers:TinyFE"

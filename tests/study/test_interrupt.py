@@ -14,7 +14,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from study.catalog import Catalog
+from study.stores.catalog import Catalog
 from testlib import tiny_spec
 
 pytestmark = pytest.mark.slow

@@ -105,8 +105,8 @@ def test_a_damaged_catalog_is_named_and_left_alone(env, capsys):
 @pytest.fixture(scope="module")
 def folder_classifier(tmp_path_factory):
     """A real 1-epoch small CNN trained on a tiny 3-class imagefolder of 8x8 colour images."""
-    from trainables.config import RunConfig
-    from trainables.fit import fit
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit
 
     tmp = tmp_path_factory.mktemp("folder-clf")
     root = image_folder(tmp / "data", {"a": (8, 8), "b": (8, 8), "c": (8, 8)}, per_class=4)

@@ -38,6 +38,6 @@ def test_mnist_recipe_is_fast_adversarials():
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("adam", 0.005, 0.0)
     assert (cfg.method.name, cfg.method.epsilon, cfg.method.alpha, cfg.method.clip_start) == ("rs_fgsm", 76.5, 95.625, False)
     assert (cfg.schedule.name, cfg.schedule.warmup_fraction, cfg.epochs, cfg.batch_size) == ("cyclic", 0.4, 10, 100)
-    from trainables.eval_defaults import step
+    from trainables.evaluation.defaults import step
 
     assert step(cfg.eval_epsilon, 50, "mnist", test=True) == 2.55  # test PGD-50 at step 0.01, as evaluate_mnist.py

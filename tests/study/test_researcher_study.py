@@ -14,7 +14,7 @@ import torch
 from study.cli.main import main
 from study.tracking.common import TRIAL_TAG, client
 from testlib import tiny_spec
-from trainables import records as R
+from trainables.schema import records as R
 
 STUDY = "own"
 ANSWER = {"top": 1, "images": 64, "pgd": [[5, 2]], "autoattack": "apgd", "at_end": "full"}  # small: a test
@@ -82,8 +82,8 @@ def test_the_answer_is_read_at_the_end_with_progress_lines(own):
 
 def test_the_answer_reads_the_selected_checkpoint_as_an_independent_reader_does(own, mnist_env):
     """Clean accuracy of best.pt on the first 64 test images, recomputed here from the file, equals the answer's."""
-    from study.catalog import Catalog
-    from trainables.config import RunConfig
+    from study.stores.catalog import Catalog
+    from trainables.schema.config import RunConfig
     from trainables.data import build_data
     from trainables.models import build_from_config
 
@@ -115,7 +115,7 @@ def test_the_answer_is_in_mlflow_status_export_and_the_report(own, tmp_path, cap
         assert run.data.metrics[k] == pytest.approx(v)
     assert run.data.metrics["test/answer/epoch"] == entry["epochs"][0] and run.data.tags["answer.rank"] == "1"
     cl = client(f"sqlite:///{ws / 'mlflow.db'}")
-    from study.catalog import Catalog
+    from study.stores.catalog import Catalog
 
     parent = Catalog.open(ws).get(STUDY).mlflow_parent_run_id
     assert json.loads(Path(cl.download_artifacts(parent, "answer.json", str(tmp_path))).read_text()) == \

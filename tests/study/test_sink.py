@@ -8,7 +8,7 @@ import pytest
 from study.tracking import sink as sink_module
 from study.tracking.common import PARENT_TAG, STUDY_TAG, TRIAL_TAG
 from study.tracking.sink import ChildRunSink
-from trainables import records as R
+from trainables.schema import records as R
 
 WINDOW = R.window_key(R.TRAIN_DELTA_MEAN)
 

@@ -6,7 +6,6 @@ not in the console, the catalog, MLflow params/tags, Ray's experiment files, or 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from pgserver import PASSWORD, postgres_server
 from testlib import tiny_spec
+from study.tracking.server import free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -95,15 +95,9 @@ def test_mlflow_backend_on_postgres_with_8_concurrent_trials(pg, mnist_env, tmp_
     assert_no_password_anywhere(ws, run.stdout, run.stderr)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def mlflow_server(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'srv.db'}",
                              "--artifacts-destination", (tmp_path / "srv-artifacts").as_uri(), "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1"],
@@ -145,7 +139,7 @@ def test_pickled_optuna_storage_holds_no_password(pg):
     """Ray pickles the searcher into its experiment state: the storage inside must not carry the password."""
     import pickle
 
-    from study import storage
+    from study.search import storage
     from study.errors import UserError
 
     st = storage.open_storage(pg["optuna"])

@@ -1,6 +1,6 @@
 """Issue 32, without Ray: what each trial reads on test (the study's evaluation policy), specs stored before it,
 exported configs with every default written out (and training exactly as the trial did), a mistyped search
-parameter, and the progress lines of long phases (``study.phases``, the study's heartbeat)."""
+parameter, and the progress lines of long phases (``study.console.phases``, the study's heartbeat)."""
 from __future__ import annotations
 
 import io
@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from study.kinds import KINDS
-from study.spec import StudySpec, spec_from_text
-from trainables.config import RunConfig
+from study.spec.spec import StudySpec, spec_from_text
+from trainables.schema.config import RunConfig
 
 
 def _spec(**over) -> StudySpec:
@@ -60,7 +60,7 @@ def test_a_spec_stored_before_issue_32_reads_back_as_it_ran():
 
 def test_answer_settings_are_checked():
     from study.errors import UserError
-    from study.yamlio import validate
+    from study.spec.yamlio import validate
 
     with pytest.raises(UserError, match=r"evaluation.answer.images: must be at least 1"):
         validate({"evaluation": {"answer": {"images": 0}}}, StudySpec, "spec file s.yaml")
@@ -71,7 +71,7 @@ def test_answer_settings_are_checked():
 def test_the_studys_end_reads_pgd_and_study_evaluate_reads_autoattack_too():
     """AutoAttack standard on 1,000 images takes minutes on 2 cores (README, 'What evaluation costs'): the study's
     end reads clean and PGD unless evaluation.answer.at_end is full; `study evaluate` reads everything."""
-    from study.evaluate import Settings
+    from study.results.evaluate import Settings
 
     spec = _spec()
     assert Settings.from_spec(spec).as_dict() == {"images": 1000, "pgd": [[50, 10]], "autoattack": "standard"}
@@ -86,7 +86,7 @@ def test_the_studys_end_reads_pgd_and_study_evaluate_reads_autoattack_too():
 
 def test_a_typo_in_a_search_parameter_is_named_with_its_fix_not_a_value():
     from study.errors import UserError
-    from study.yamlio import validate
+    from study.spec.yamlio import validate
 
     raw = {"run": {"data": {"name": "mnist"}},
            "search": {"parameters": {"der.weigth": {"distribution": "loguniform", "low": 0.01, "high": 10}}}}
@@ -104,7 +104,7 @@ def test_a_typo_in_a_search_parameter_is_named_with_its_fix_not_a_value():
 # ---------------------------------------------------------------- exported configs
 
 def test_an_exported_config_writes_every_default_the_run_used():
-    from study.exported import export_name, fully_resolved
+    from study.kinds.exported import export_name, fully_resolved
 
     cfg = fully_resolved(RunConfig.model_validate({"data": {"name": "fashion_mnist"}, "model": {"name": "small_cnn"},
                                                    "method": {"name": "rs_fgsm", "epsilon": 25.5}}),
@@ -120,9 +120,9 @@ def test_an_exported_config_writes_every_default_the_run_used():
 
 def test_an_exported_config_trains_exactly_as_the_trial_did(data_root, single_thread):
     """Writing the defaults out changes nothing: one epoch of the resolved config equals the original's."""
-    from study.exported import fully_resolved
+    from study.kinds.exported import fully_resolved
     from testlib import tiny_run
-    from trainables.fit import fit
+    from trainables.training.fit import fit
 
     cfg = RunConfig.model_validate(tiny_run(data_root, epochs=1, optim={}, method={"name": "rs_fgsm", "epsilon": 51},
                                             deterministic=True))
@@ -137,7 +137,7 @@ def test_an_exported_config_trains_exactly_as_the_trial_did(data_root, single_th
 # ---------------------------------------------------------------- progress lines
 
 def test_a_long_phase_says_what_it_does_every_few_seconds():
-    from study.phases import Phase
+    from study.console.phases import Phase
 
     lines: list[str] = []
     with Phase(lines.append, "trial 3: PGD-50x10 on 1,000 images", every=0.2) as p:
@@ -161,7 +161,7 @@ def test_the_study_console_is_never_quiet_for_long(monkeypatch):
     says what each is in, at most HEARTBEAT_S after the last one."""
     from rich.console import Console
 
-    import study.progress as progress
+    import study.run.progress as progress
 
     clock = [100.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from study.cli.main import main
-from study.engine import run_study
-from study.options import resolve_options
-from study.spec import load_spec
+from study.run.engine import run_study
+from study.run.options import resolve_options
+from study.spec.spec import load_spec
 from testlib import tiny_spec
-from trainables import records as R
+from trainables.schema import records as R
 
 WATCHED = R.TRAIN_DELTA_MEAN
 # 512 images / batch 64 = 8 steps per epoch, a report every 2 steps: windows end at steps 2, 4, 6 (reports) and

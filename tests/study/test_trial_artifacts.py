@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.tracking.artifacts import PENDING_TAG, ArtifactWriter, catch_up, pending_value
-from trainables import records as R
+from trainables.schema import records as R
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ class Absent:
 
 
 sys.meta_path.insert(0, Absent())
-from trainables.config import RunConfig
-from trainables.trainer import Trainer
+from trainables.schema.config import RunConfig
+from trainables.training.trainer import Trainer
 
 cfg = RunConfig.model_validate(json.loads(sys.argv[1]))
 trainer = Trainer(cfg)

@@ -5,7 +5,7 @@ Configs give ε and α in 1/255 units; ``build_attack`` converts them to pixel u
 from __future__ import annotations
 
 from trainables.attacks.base import Attack, AttackResult, bn_mode
-from trainables.registry import Registry
+from trainables.schema.registry import Registry
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 

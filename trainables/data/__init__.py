@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Optional, Protocol
 
 import torch
 
-from trainables.registry import Registry
+from trainables.schema.registry import Registry
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
 
 
 @dataclass

@@ -11,7 +11,7 @@ from trainables.data.loaders import Batch, DeviceLoader, TorchLoader, to_float
 from trainables.data.split import split_indices
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
 
 LOADERS = {"torch": TorchLoader, "device": DeviceLoader}
 

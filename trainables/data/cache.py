@@ -28,7 +28,7 @@ from trainables.data.bundle import SplitData, split_data
 from trainables.data.roots import cache_dir, resolve_root
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
 
 LOADER_ONLY = frozenset({"augment", "loader", "num_workers", "download"})
 MAX_ENTRIES = 2  # a study uses one; two covers e.g. a generation trial beside a training one

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 from trainables.errors import InputError
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
     from trainables.data import DatasetFacts
     from trainables.data.imagefolder import FolderScan
 

@@ -24,7 +24,7 @@ from trainables.data.roots import DATA_ENV, cache_dir, path_key, resolve_root, r
 from trainables.errors import DatasetNotFoundError, InputError
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
 
 DATA_ENV = "STUDY_DATA_DIR"
 CACHE_ENV = "STUDY_CACHE_DIR"

@@ -26,7 +26,7 @@ from trainables.data.roots import DATA_ENV, cache_dir, in_cache, path_key, resol
 from trainables.errors import DatasetNotFoundError, InputError
 
 if TYPE_CHECKING:
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor
 
-from trainables.generation.config import InitConfig
-from trainables.registry import Registry
+from trainables.schema.generation import InitConfig
+from trainables.schema.registry import Registry
 
 
 class Initializer(Protocol):

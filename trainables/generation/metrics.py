@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from trainables.errors import InputError
-from trainables.generation.config import MetricsConfig
+from trainables.schema.generation import MetricsConfig
 
 INCEPTION = "inception-v3-compat"
 STANDARD_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -1,8 +1,7 @@
 """Generation end to end: a classifier and its data in, samples, per-class grids and metrics out.
 
-``load_classifier`` rebuilds the network of a ``best.pt`` / ``state.pt`` written by
-``Trainer.save`` (loaded through ``trainables.checkpoint.load``, weights_only=True);
-``generate`` draws class-balanced samples (init → SGLD), measures them and saves the grids.
+The classifier comes from ``trainables.models.saved`` (a ``best.pt`` / ``state.pt`` written by
+``Trainer.save``, loaded with weights_only=True); ``generate`` draws class-balanced samples (init → SGLD), measures them and saves the grids.
 """
 from __future__ import annotations
 
@@ -16,19 +15,16 @@ from typing import TYPE_CHECKING, Any, Optional
 import torch
 from torch import Tensor, nn
 
-from trainables.errors import CheckpointError
-from trainables.generation.config import GenerationConfig
+from trainables.schema.generation import GenerationConfig
 from trainables.generation.init import build_init
 from trainables.generation.metrics import check_setup, compute_metrics, reference_subset, to_uint8
 from trainables.generation.sampler import class_mean_energies, sgld
+from trainables.models.saved import build_classifier, read_checkpoint
 
 if TYPE_CHECKING:
-    from trainables.config import RunConfig
     from trainables.data import DataBundle
 
-CHECKPOINT_FILES = ("best.pt", "state.pt")  # a directory: the selected weights first
 METRICS_FILE = "metrics.json"
-_IMAGE_SIZES = (32, 28, 64, 96, 224)  # tried when no data says the size (only the small CNN depends on it)
 
 
 @dataclass
@@ -184,86 +180,6 @@ def save_grids(samples: Tensor, labels: Tensor, class_names: tuple[str, ...], ou
         save_image(torch.cat(rows), path, nrow=g.overview_per_class, padding=2, pad_value=1.0)
         paths.append(path)
     return paths
-
-
-def _checkpoint_file(path: Path) -> Path:
-    if path.is_dir():
-        for name in CHECKPOINT_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"no {' or '.join(CHECKPOINT_FILES)} in {path}; pass a checkpoint file or the "
-                              f"directory a training wrote (…/checkpoint)")
-    return path
-
-
-def infer_facts(state: dict) -> dict[str, Any]:
-    """num_classes, in_channels, mean and std from the weights themselves (no data at hand)."""
-    mean, std = state.get("mean"), state.get("std")
-    if not isinstance(mean, Tensor) or not isinstance(std, Tensor):
-        raise CheckpointError("the checkpoint's model has no normalisation buffers (mean/std); it was not "
-                              "written by this platform's Trainer")
-    last_weight = [v for k, v in state.items() if k.endswith("weight") and isinstance(v, Tensor) and v.dim() == 2]
-    if not last_weight:
-        raise CheckpointError("cannot tell the number of classes from the checkpoint (no linear layer)")
-    return {"num_classes": last_weight[-1].shape[0], "in_channels": mean.numel(),
-            "mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
-
-
-def read_checkpoint(checkpoint_path: str | Path) -> tuple["RunConfig", dict, Path]:
-    """The run config and model state of a ``best.pt`` / ``state.pt`` (or a directory holding one)."""
-    from pydantic import ValidationError
-
-    from trainables import checkpoint
-    from trainables.config import RunConfig
-
-    path = _checkpoint_file(Path(checkpoint_path).expanduser())
-    ckpt = checkpoint.load(path)
-    if not isinstance(ckpt, dict) or "config_json" not in ckpt or "model" not in ckpt:
-        raise CheckpointError(f"checkpoint {path} is not a best.pt/state.pt written by this platform's Trainer "
-                              f"(no config_json/model entries)")
-    try:
-        cfg = RunConfig.model_validate_json(ckpt["config_json"])
-    except ValidationError as e:
-        raise CheckpointError(f"checkpoint {path}: its run config does not validate: {str(e)[:300]}") from None
-    return cfg, ckpt["model"], path
-
-
-def build_classifier(cfg: "RunConfig", state: dict, data: Optional["DataBundle"] = None,
-                     source: str | Path = "checkpoint") -> nn.Module:
-    """The network of ``cfg`` with ``state`` loaded (eval mode, CPU).
-
-    With ``data`` its facts (classes, channels, image size, normalisation) build the network; without,
-    they are read off the weights, and the image size is the one whose shapes fit.
-    """
-    from trainables.models import build_from_config
-
-    if data is not None:
-        facts = {"num_classes": data.num_classes, "in_channels": data.in_channels, "mean": data.mean,
-                 "std": data.std}
-        sizes: tuple[int, ...] = (data.image_size,)
-    else:
-        facts = infer_facts(state)
-        sizes = tuple(dict.fromkeys(s for s in (cfg.data.image_size, *_IMAGE_SIZES) if s))
-    error = ""
-    for size in sizes:
-        model = build_from_config(cfg.model, facts["num_classes"], facts["in_channels"], facts["mean"], facts["std"],
-                                  size)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            error = str(e)
-            continue
-        return model.eval()
-    what = f"{data.name} ({data.num_classes} classes, {data.in_channels}x{data.image_size}x{data.image_size})" \
-        if data is not None else "any image size tried"
-    raise CheckpointError(f"{source} does not fit a {cfg.model.name} for {what}: {error[:300]}")
-
-
-def load_classifier(checkpoint_path: str | Path, data: Optional["DataBundle"] = None) -> tuple[nn.Module, "RunConfig"]:
-    """The model (eval mode, CPU) and run config of a ``best.pt`` / ``state.pt`` written by ``Trainer.save``
-    (or of a directory holding one; ``best.pt`` first). ``data``: see ``build_classifier``."""
-    cfg, state, path = read_checkpoint(checkpoint_path)
-    return build_classifier(cfg, state, data, f"checkpoint {path}"), cfg
 
 
 def load_for_generation(checkpoint_path: str | Path, data_root: str | Path | None = None):

@@ -13,8 +13,8 @@ from typing import Iterable, Optional
 import torch
 from torch import Tensor, nn
 
-from trainables.energy import joint_energy
-from trainables.generation.config import SamplerConfig
+from trainables.energy.energies import joint_energy
+from trainables.schema.generation import SamplerConfig
 
 
 @dataclass

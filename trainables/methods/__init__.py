@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from trainables.methods.base import Method, StepOutput, frozen_bn_stats
-from trainables.registry import Registry
+from trainables.schema.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("method")
 

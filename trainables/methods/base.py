@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from trainables.attacks import AttackResult, build_attack
-from trainables.config import DERConfig, MethodConfig
-from trainables.der import DER
+from trainables.schema.config import DERConfig, MethodConfig
+from trainables.energy.der import DER
 
 
 @dataclass

@@ -5,19 +5,12 @@ from typing import Callable, Sequence
 
 from torch import nn
 
-from trainables.registry import Registry
+from trainables.schema.registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 from trainables.models import preact_resnet, small_cnn, wide_resnet  # noqa: E402,F401  (fill MODELS)
 from trainables.models.normalize import Normalized  # noqa: E402
-
-
-def model_options(name: str) -> set[str]:
-    """The optional keyword arguments (``width``, ``batchnorm``) the registered model ``name`` accepts."""
-    import inspect
-
-    return set(inspect.signature(MODELS.get(name)).parameters) - {"num_classes", "in_channels", "image_size"}
 
 
 def build_model(
@@ -52,4 +45,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["MODELS", "build_model", "count_parameters", "model_options", "build_from_config", "Normalized"]
+__all__ = ["MODELS", "build_model", "count_parameters", "build_from_config", "Normalized"]

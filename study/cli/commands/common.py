@@ -23,8 +23,6 @@ def finite_at_least(low: float):
 
 
 def workspace_path(ws: Optional[str]):
-    from study.options import check_workspace, DEFAULT_WORKSPACE
-    import os
-    from pathlib import Path
+    from study.stores.workspace import check_workspace, chosen_workspace
 
-    return check_workspace(Path(ws or os.environ.get("STUDY_WORKSPACE") or DEFAULT_WORKSPACE))
+    return check_workspace(chosen_workspace(ws))

@@ -6,8 +6,8 @@ from typing import Optional
 import typer
 
 from study.cli.commands.common import Workspace, workspace_path
-from study.cli.display import console, fmt, header
-from study.cli.main import app
+from study.console.display import console, fmt, header
+from study.cli.app import app
 
 from dashboards.table import DEFAULT_MLFLOW_UI
 
@@ -33,10 +33,10 @@ def compare(
     from pathlib import Path
 
     from dashboards.compare_page import write_compare_page
-    from study.cli.hints import shown
-    from study.compare import compare_trials
-    from study.export import check_out_dir
-    from study.reading import open_study
+    from study.console.hints import shown
+    from study.results.compare import compare_trials
+    from study.results.export import check_out_dir
+    from study.results.reading import open_study
 
     ws = workspace_path(workspace)
     handle = open_study(ws, name, optuna_storage, mlflow_uri)
@@ -73,8 +73,8 @@ def _config_table(cmp, everything: bool) -> None:
 
 
 def _outcomes(cmp) -> None:
-    from study.explain import BEST, MASKED
-    from trainables import records as R
+    from study.console.explain import BEST, MASKED
+    from trainables.schema import records as R
 
     for s in (cmp.a, cmp.b):
         m = s.metrics

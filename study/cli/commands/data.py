@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from study.cli.main import app
+from study.cli.app import app
 
 data_app = typer.Typer(help="Prepare and locate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -40,7 +40,7 @@ def info(
     root: Optional[Path] = typer.Option(None, "--root", "-r", help="Data root; default: $STUDY_DATA_DIR, else the cache."),
 ) -> None:
     """Say where a dataset would be looked for and whether it is there (exit code 1 when not found)."""
-    from trainables.config import DataConfig
+    from trainables.schema.config import DataConfig
     from trainables.data import DATASETS, cache_dir, locate
 
     names = [name] if name else DATASETS.names()

@@ -6,8 +6,8 @@ from typing import Optional
 import typer
 
 from study.cli.commands.common import Workspace, workspace_path
-from study.cli.display import console
-from study.cli.main import app
+from study.console.display import console
+from study.cli.app import app
 
 out = console()
 
@@ -26,11 +26,11 @@ def evaluate(
 ) -> None:
     """Read the selected checkpoint of each seed of the K best configurations on the test set (clean, PGD-50x10,
     AutoAttack by default): the study's answer, recorded in Optuna, MLflow and the report."""
-    from study import interrupt
-    from study.cli import hints
+    from study.run import interrupt
+    from study.console import hints
     from study.cli.answer_view import print_answer
-    from study.evaluate import evaluate_answer
-    from study.reading import open_study
+    from study.results.evaluate import evaluate_answer
+    from study.results.reading import open_study
 
     ws = workspace_path(workspace)
     handle = open_study(ws, name, optuna_storage, mlflow_uri)

@@ -6,8 +6,8 @@ from typing import Optional
 import typer
 
 from study.cli.commands.common import Workspace, workspace_path
-from study.cli.display import console, fmt, header
-from study.cli.main import app
+from study.console.display import console, fmt, header
+from study.cli.app import app
 
 out = console()
 
@@ -33,11 +33,11 @@ def export(
     from rich import box
     from rich.table import Table
 
-    from study.cli import hints
-    from study.explain import BEST, MASKED
-    from study.export import export_study
-    from study.exported import export_name
-    from study.reading import open_study
+    from study.console import hints
+    from study.console.explain import BEST, MASKED
+    from study.results.export import export_study
+    from study.kinds.exported import export_name
+    from study.results.reading import open_study
 
     ws = workspace_path(workspace)
     handle = open_study(ws, name, optuna_storage, mlflow_uri)

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from study.cli.commands.common import Workspace, workspace_path
-from study.cli.main import app
-from trainables import records as R
+from study.cli.app import app
+from trainables.schema import records as R
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_TAG = "checkpoint_path"
@@ -24,7 +24,7 @@ ARTIFACT_DIR = "generation"
 
 def load_gen_config(path: Optional[str]):
     """A generation config YAML (or the defaults) as a validated GenerationConfig; bad input is a UserError."""
-    from study.yamlio import load_model
+    from study.spec.yamlio import load_model
     from trainables.generation import GenerationConfig
 
     if path is None:
@@ -34,7 +34,7 @@ def load_gen_config(path: Optional[str]):
 
 def _tracking_uri(ws: Path, mlflow_uri: Optional[str]) -> str:
     from study.errors import UserError
-    from study.options import check_mlflow_uri
+    from study.run.options import check_mlflow_uri
 
     if mlflow_uri:
         return check_mlflow_uri(mlflow_uri)

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 
 from study.cli.commands.common import Workspace, workspace_path
-from study.cli.main import app
+from study.cli.app import app
 
 from dashboards.table import DEFAULT_MLFLOW_UI
 
@@ -46,6 +46,6 @@ def report(
     trials = sum(len(sd.trials) for sd in result.studies)
     size = result.path.stat().st_size / 2**20
     names = ", ".join(sd.name for sd in result.studies)
-    from study.cli.hints import shown
+    from study.console.hints import shown
 
     out.print(f"report of {names} ({trials} trials): {shown(result.path)} ({size:.1f} MiB)", markup=False)

@@ -8,10 +8,11 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from study.cli import hints
+from study.cli import rerun
+from study.console import hints
 from study.cli.commands.common import Workspace, finite_at_least, workspace_path
-from study.cli.display import console
-from study.cli.main import app
+from study.console.display import console
+from study.cli.app import app
 
 out = console()
 IF_EXISTS = ("error", "continue")
@@ -38,12 +39,12 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", help="Show Ray's worker logs and library warnings."),
 ) -> None:
     """Launch a study: Optuna proposes, Ray Tune runs, diverging trials are stopped early."""
-    from study.catalog import Catalog
-    from study.engine import prepare, run_study, smoke as shrink
+    from study.stores.catalog import Catalog
+    from study.run.engine import prepare, run_study, smoke as shrink
     from study.errors import UserError
     from study.kinds import KINDS
-    from study.options import resolve_options
-    from study.spec import load_spec
+    from study.run.options import resolve_options
+    from study.spec.spec import load_spec
 
     if if_exists not in IF_EXISTS:
         raise UserError(f"--if-exists {if_exists!r} is not one of {', '.join(IF_EXISTS)}")
@@ -64,13 +65,13 @@ def run(
         out.print(f"study [bold]{study_name}[/] exists in {ws}; {doing} (a new study needs another --name)")
         return _resume(study_name, ws, None, None, None, num_cpus, num_gpus, verbose, announce=False)
     _data_root(ws, spec, study_name)
-    hints.set_rerun(study_name, ws, [spec_path, *(["--smoke"] if smoke else [])])  # what a stop or a fault prints
+    rerun.set_rerun(study_name, ws, [spec_path, *(["--smoke"] if smoke else [])])  # what a stop or a fault prints
     prepare(spec, study_name, opts)  # refused: nothing created, not even the log file
     _range_warnings(spec)
     _start(study_name, ws, verbose)
     out.print(f"study [bold]{study_name}[/]: {spec.search.num_samples} configuration(s) x {spec.search.seeds} seed(s), "
               f"{KINDS[spec.kind].describe(spec)}, workspace {ws}")
-    from study import progress
+    from study.run import progress
 
     progress.mark_line()  # the heartbeat counts the quiet from this line (issue 32)
     outcome = run_study(spec, study_name, opts)
@@ -94,15 +95,15 @@ def resume(
 
 def _resume(name: str, ws: Path, ray_address, optuna_storage, mlflow_uri, num_cpus, num_gpus, verbose,
             announce: bool = True) -> None:
-    from study.catalog import Catalog
-    from study.cluster import prepare_join, resolve_address
-    from study.engine import resume_study
-    from study.options import StudyOptions
+    from study.stores.catalog import Catalog
+    from study.run.cluster import prepare_join, resolve_address
+    from study.run.engine import resume_study
+    from study.run.options import StudyOptions
 
     row = Catalog.open(ws).get(name)
     if row.status != "finished":
         _start(name, ws, verbose)
-        hints.set_rerun(name, ws)
+        rerun.set_rerun(name, ws)
         _data_root(ws, row.spec(), name)
     address = resolve_address(ray_address)
     if address:
@@ -115,8 +116,8 @@ def _resume(name: str, ws: Path, ray_address, optuna_storage, mlflow_uri, num_cp
 
 
 def _range_warnings(spec) -> None:
-    """Values outside their physical range that are legal but most likely a mistake (study.preflight)."""
-    from study.preflight import range_warnings
+    """Values outside their physical range that are legal but most likely a mistake (study.run.preflight)."""
+    from study.kinds.preflight import range_warnings
 
     for line in range_warnings(spec):
         out.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
@@ -124,7 +125,7 @@ def _range_warnings(spec) -> None:
 
 def _start(name: str, ws: Path, verbose: bool) -> None:
     """Library logs and warnings into the study's log file; a Ctrl-C from here on says how to continue."""
-    from study.logs import log_path, to_file
+    from study.console.logs import log_path, to_file
 
     path = to_file(log_path(ws, name), verbose)
     if not verbose:
@@ -132,7 +133,7 @@ def _start(name: str, ws: Path, verbose: bool) -> None:
 
 
 def _data_root(ws: Path, spec, name: str) -> None:
-    from study import dataroot
+    from study.run import dataroot
 
     root = dataroot.adopt(ws, dataroot.configured(spec), name)
     if root:
@@ -143,7 +144,7 @@ def _end(ws: Path, name: str, outcome) -> None:
     from study.cli.summary import print_summary
 
     if outcome.fault is None:
-        hints.set_rerun(None)
+        rerun.set_rerun(None)
     print_summary(out, ws, name, outcome)
     _failures(outcome)
     if outcome.fault is not None:  # a fault of the surroundings stopped it: one paragraph, exit code 1 (cli.main)
@@ -151,7 +152,7 @@ def _end(ws: Path, name: str, outcome) -> None:
 
         raise Fault(outcome.fault)
     if outcome.status == "interrupted":
-        from study.interrupt import EXIT_CODE
+        from study.run.interrupt import EXIT_CODE
 
         raise typer.Exit(EXIT_CODE)
     if outcome.failures.all_failed:
@@ -179,7 +180,7 @@ def list_studies(workspace: Optional[str] = Workspace) -> None:
     from rich import box
     from rich.table import Table
 
-    from study.catalog import Catalog
+    from study.stores.catalog import Catalog
 
     ws = workspace_path(workspace)
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -206,8 +207,8 @@ def status(
 ) -> None:
     """One row per trial: number, state, stop reason, epochs, params, metrics (in %, s, /255: --json has raw values)."""
     from study.cli.summary import print_table
-    from study.reading import open_study
-    from study.status import trial_rows
+    from study.results.reading import open_study
+    from study.results.status import trial_rows
 
     handle = open_study(workspace_path(workspace), name, optuna_storage, tracking=False)
     rows = trial_rows(handle.optuna_url, handle.optuna_study)
@@ -219,7 +220,7 @@ def status(
 
 def _check_name(name: str) -> None:
     from study.errors import UserError
-    from study.spec import check_study_name
+    from study.spec.spec import check_study_name
 
     try:
         check_study_name(name)

@@ -7,16 +7,16 @@ import typer
 from rich.markup import escape
 
 from study.cli.commands.common import Workspace, workspace_path
-from study.cli.display import console, fmt
-from study.cli.main import app
+from study.console.display import console, fmt
+from study.cli.app import app
 
 out = console()
 
 
 def load_run_config(path: str):
     """A run config YAML (a bare RunConfig, or a study spec's ``run`` block) as a validated RunConfig."""
-    from study.yamlio import load_model
-    from trainables.config import RunConfig
+    from study.spec.yamlio import load_model
+    from trainables.schema.config import RunConfig
 
     def run_block(raw: dict) -> dict:
         return raw["run"] if isinstance(raw.get("run"), dict) else raw
@@ -32,14 +32,14 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the number of epochs."),
 ) -> None:
     """Train one run locally: a line per epoch, records in WORKSPACE/runs/NAME/records.jsonl, checkpoints beside."""
-    from study import dataroot
-    from study.cli.hints import shown
+    from study.run import dataroot
+    from study.console.hints import shown
     from study.cli.train_summary import best_checkpoint_line, final_lines
-    from trainables import records as R
-    from trainables.fit import fit
+    from trainables.schema import records as R
+    from trainables.training.fit import fit
 
-    from trainables.preflight import check_run
-    from trainables.ranges import config_findings, data_findings, warnings_of
+    from trainables.training.preflight import check_run
+    from trainables.schema.ranges import config_findings, data_findings, warnings_of
 
     cfg = load_run_config(config)
     if epochs:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from study.cli import hints
-from study.cli.display import fmt, header, shown_metrics, trial_label, trial_table
-from study.status import TrialRow
-from trainables import records as R
+from study.console import hints
+from study.console.display import fmt, header, shown_metrics, trial_label, trial_table
+from study.results.status import TrialRow
+from trainables.schema import records as R
 
 
 def test_figures_carry_their_units():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from study import logs
+from study.console import logs
 from study.cli.main import main
 from testlib import tiny_run
 
@@ -26,7 +26,7 @@ def _boom(exc: BaseException):
 @pytest.fixture()
 def ws(tmp_path) -> Path:
     """A workspace holding only an empty catalog (so `study list` reaches the catalog query)."""
-    from study.catalog import Catalog
+    from study.stores.catalog import Catalog
 
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -45,11 +45,11 @@ def _config(tmp_path, mnist_env) -> str:
 
 
 CASES = {
-    "list: the catalog query fails": ("study.catalog.Catalog.all", RuntimeError("disk on fire"),
+    "list: the catalog query fails": ("study.stores.catalog.Catalog.all", RuntimeError("disk on fire"),
                                       lambda ws, tmp, data: ["list", "--workspace", str(ws)]),
-    "status: a KeyError deep inside": ("study.catalog.Catalog.get", KeyError("optuna_storage"),
+    "status: a KeyError deep inside": ("study.stores.catalog.Catalog.get", KeyError("optuna_storage"),
                                        lambda ws, tmp, data: ["status", "s", "--workspace", str(ws)]),
-    "train: the trainer runs out of memory": ("trainables.fit.fit", MemoryError("CPU allocator out of memory"),
+    "train: the trainer runs out of memory": ("trainables.training.fit.fit", MemoryError("CPU allocator out of memory"),
                                               lambda ws, tmp, data: ["train", _config(tmp, data), "--workspace",
                                                                      str(ws)]),
     "report: a ValueError": ("dashboards.report.build_report", ValueError("plotly refused a figure"),
@@ -77,7 +77,7 @@ def test_an_unexpected_error_is_one_paragraph_with_the_log_file_and_exit_1(case,
 
 @pytest.mark.parametrize("how", ["flag", "flag first", "env"])
 def test_debug_shows_the_traceback(how, ws, monkeypatch, capsys):
-    monkeypatch.setattr("study.catalog.Catalog.all", _boom(RuntimeError("disk on fire")))
+    monkeypatch.setattr("study.stores.catalog.Catalog.all", _boom(RuntimeError("disk on fire")))
     argv = ["list", "--workspace", str(ws)]
     if how == "flag":
         argv.append("--debug")

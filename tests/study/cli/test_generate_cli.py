@@ -35,8 +35,8 @@ def text(capsys) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def checkpoint_dir(data_root, tmp_path_factory) -> Path:
     """A real 1-epoch tiny training (MNIST subset, small CNN): its checkpoint/ holds best.pt and state.pt."""
-    from trainables.config import RunConfig
-    from trainables.fit import CKPT_DIR, fit
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import CKPT_DIR, fit
 
     cfg = RunConfig.model_validate(tiny_run(data_root, epochs=1, data__train_subset=300, eval__final=False))
     wd = tmp_path_factory.mktemp("gen-train")

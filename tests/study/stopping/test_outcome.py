@@ -6,7 +6,7 @@ import pytest
 
 from study.stopping.outcome import (COMPLETE, FAIL, PRUNED, SeedOutcome, configuration_outcome, keeps_result,
                                     stop_phrase)
-from trainables import records as R
+from trainables.schema import records as R
 
 M = R.VAL_PGD_ACC
 

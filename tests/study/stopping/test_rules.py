@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from study.spec import StoppingSpec
+from study.spec.spec import StoppingSpec
 from study.stopping import DeltaEnergyDivergence, NonFinite, ProbeCollapse, StoppingPolicy, policy_from_spec
-from trainables import records as R
+from trainables.schema import records as R
 
 
 def stream(deltas, probe=None):

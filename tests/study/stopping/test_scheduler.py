@@ -5,8 +5,8 @@ from types import SimpleNamespace
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from study.stopping import DeltaEnergyDivergence, StoppingPolicy
-from study.stopping.scheduler import STOP_LEDGER, DivergenceScheduler
-from trainables import records as R
+from study.stopping.scheduler import DivergenceScheduler
+from trainables.schema import records as R
 
 METRIC = R.TRAIN_DELTA_MEAN
 
@@ -47,6 +47,10 @@ def test_a_window_report_stops_the_trial_with_its_epoch_and_step():
     trial = SimpleNamespace(trial_id="t2", config={"run": {"epochs": 3}}, local_path="")
     for step in (8, 16, 24):
         sched.on_trial_result(None, trial, report(step, -0.1))
-    assert sched.on_trial_result(None, trial, report(40, -3.0)) == TrialScheduler.STOP
-    entry = STOP_LEDGER.pop("t2")
-    assert (entry[R.STOP_REASON], entry[R.STOP_EPOCH], entry[R.STOP_STEP]) == ("delta_energy", 40 / 32, 40)
+    judged = report(40, -3.0)
+    assert sched.on_trial_result(None, trial, judged) == TrialScheduler.STOP
+    assert (judged[R.STOP_REASON], judged[R.STOP_EPOCH], judged[R.STOP_STEP]) == ("delta_energy", 40 / 32, 40)
+    stored = report(40, -3.0)  # Ray stores another dict than the flattened copy it gives the scheduler
+    sched.recorder.on_trial_result(0, [], trial, stored)
+    assert (stored[R.STOP_REASON], stored[R.STOP_EPOCH], stored[R.STOP_STEP]) == ("delta_energy", 40 / 32, 40)
+    assert sched.stops == {}  # written once, then forgotten: nothing outlives the trial's stop

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from trainables.config import DataConfig
+from trainables.schema.config import DataConfig
 from trainables.data import DATASETS, build_data, cache, split_data
 from trainables.data.bundle import SplitData
 

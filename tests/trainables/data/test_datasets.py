@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainables.config import DataConfig
+from trainables.schema.config import DataConfig
 from trainables.data import DATASETS, build_data, cache_dir, load_arrays, locate, resolve_root
 from trainables.data import imagefolder, network, torchvision_sets
 from trainables.data.roots import path_key

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from trainables.generation import INITS, build_init, fit_pca
-from trainables.generation.config import InitConfig
-from trainables.registry import UnknownNameError
+from trainables.schema.generation import InitConfig
+from trainables.schema.registry import UnknownNameError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from gen_helpers import register_tiny_fe, tiny_fe_class
 from trainables.errors import InputError
 from trainables.generation import compute_metrics
 from trainables.generation import metrics as M
-from trainables.generation.config import MetricsConfig
+from trainables.schema.generation import MetricsConfig
 
 
 def images(n, seed, lo=0, hi=256, c=1):

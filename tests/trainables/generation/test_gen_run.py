@@ -9,9 +9,10 @@ import torch
 from gen_helpers import register_tiny_fe
 from testlib import tiny_run
 
-from trainables.config import RunConfig
+from trainables.schema.config import RunConfig
 from trainables.errors import CheckpointError
-from trainables.generation import GenerationConfig, generate, load_classifier, with_overrides
+from trainables.generation import GenerationConfig, generate, with_overrides
+from trainables.models.saved import load_classifier
 
 
 def tiny_cfg(root) -> RunConfig:
@@ -20,7 +21,7 @@ def tiny_cfg(root) -> RunConfig:
 
 @pytest.fixture(scope="module")
 def tiny_trainer(data_root):
-    from trainables.trainer import Trainer
+    from trainables.training.trainer import Trainer
 
     return Trainer(tiny_cfg(data_root))
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from gen_helpers import MeanPixel
 
-from trainables.energy import joint_energy
+from trainables.energy.energies import joint_energy
 from trainables.generation import class_mean_energies, sgld
-from trainables.generation.config import SamplerConfig
+from trainables.schema.generation import SamplerConfig
 from trainables.models import build_model
 
 

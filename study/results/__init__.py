@@ -1,0 +1,3 @@
+"""Reading a study back: its stores (``reading``), ``study status`` (``status``), its answer (``answer``,
+``evaluate``), ``study export`` (``export``) and ``study compare`` (``compare``). Reads; never runs trials.
+"""

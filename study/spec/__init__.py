@@ -1,0 +1,2 @@
+"""A study spec: the typed ``StudySpec`` (``spec``) read by the platform's one strict YAML reader (``yamlio``).
+"""
