@@ -15,6 +15,11 @@ printed by ``bench/ro_analysis.py`` (also alone, on saved traces: ``--replay``).
     python bench/ro_study.py --pilot                                   # the width/epochs pilot
     python bench/ro_study.py --pilot --datasets fmnist --pilot-runs fmnist:1000:64:64:0.1:40   # your own pilot
 
+Issue 28's grid ("RO at reviewer strength", ``bench/ro_reviewer.py``): ``--split-per-seed`` (each seed its own
+training subset and validation split), ``--wds`` (PGD-AT + weight-decay cells), ``--no-extras`` (no joint /
+energy-weight cells), ``--test-all`` (every run tested right after its training, per-image bits kept).
+Runs go seed by seed (every cell of seed 0, then of seed 1, ...), so a stopped grid leaves whole seeds.
+
 Runs live in ``bench/out/ro_study/runs/<run>/`` (records.jsonl, checkpoints: a rerun resumes and
 skips finished runs); the traces and tables in ``bench/out/ro_study/<name>.json``.
 """
@@ -33,20 +38,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ro_analysis as A  # noqa: E402  (bench/ is this script's folder)
+import ro_reviewer as RV  # noqa: E402
 
 OUT = Path(__file__).parent / "out" / "ro_study"
 # dataset key -> (registered name, ε in 1/255 units): robust_overfitting's 8/255 on CIFAR-10, the usual 0.1 on Fashion-MNIST
 DATASETS = {"cifar10": ("imagefolder", 8.0), "fmnist": ("fashion_mnist", 25.5)}
 
 
-def cells(lams: list[float], extra_lam: float) -> dict[str, dict]:
-    """Cell label -> (method, DER settings): the baseline, TRADES, DER over the λ grid, joint term and energy
-    weights once each (at ``extra_lam``)."""
+def cells(lams: list[float], extra_lam: float, wds: list[float] = (), extras: bool = True) -> dict[str, dict]:
+    """Cell label -> (method, DER settings, optimiser overrides): the baseline, TRADES, DER over the λ grid, joint
+    term and energy weights once each (at ``extra_lam``; not with ``extras`` off), PGD-AT at each weight decay."""
     out = {"PGD-AT": {"method": "pgd", "der": {}}, "TRADES": {"method": "trades", "der": {}}}
     for lam in lams:
         out[f"DER {lam:g}"] = {"method": "pgd", "der": {"weight": lam}}
-    out[f"DER {extra_lam:g} +joint"] = {"method": "pgd", "der": {"weight": extra_lam, "joint_weight": extra_lam}}
-    out[f"DER {extra_lam:g} ew"] = {"method": "pgd", "der": {"weight": extra_lam, "energy_weights": True}}
+    if extras:
+        out[f"DER {extra_lam:g} +joint"] = {"method": "pgd", "der": {"weight": extra_lam, "joint_weight": extra_lam}}
+        out[f"DER {extra_lam:g} ew"] = {"method": "pgd", "der": {"weight": extra_lam, "energy_weights": True}}
+    for wd in wds:
+        out[f"PGD-AT wd {wd:g}"] = {"method": "pgd", "der": {}, "optim": {"weight_decay": wd}}
     return out
 
 
@@ -71,8 +80,10 @@ def prepare_data(args) -> dict[str, str]:
 
 
 def run_config(ds: str, root: str, label: str, cell: dict, seed: int, args) -> dict:
-    """One run: small CNN, SGD 0.1 (momentum 0.9, wd 5e-4), piecewise ×0.1 at 50 %/75 %, PGD-10 α = ε/4 (or
-    TRADES β = 6 with its eval-mode KL attack), evaluation at the training ε."""
+    """One run: small CNN, SGD 0.1 (momentum 0.9, wd 5e-4 unless the cell sets it), piecewise ×0.1 at 50 %/75 %,
+    PGD-10 α = ε/4 (or TRADES β = 6 with its eval-mode KL attack), evaluation at the training ε. With
+    ``--split-per-seed`` the split seed is the run's seed: validation split and training subset (the first
+    ``train_subset`` images of the shuffled rest, trainables/data/split.py) change with it; test does not."""
     name, eps = DATASETS[ds]
     eps = args.epsilon or eps
     slug = label.lower().replace(" ", "-").replace("+", "")
@@ -80,11 +91,11 @@ def run_config(ds: str, root: str, label: str, cell: dict, seed: int, args) -> d
     return {
         "name": f"ro-{ds}-{slug}" + (f"-e{eps:g}" if args.epsilon else "") + f"-s{seed}",
         "data": {"name": name, "root": root, "train_subset": args.train_subset, "val_size": args.val_size,
-                 "test_subset": args.test_subset},
+                 "test_subset": args.test_subset, "split_seed": seed if args.split_per_seed else 0},
         "model": {"name": "small_cnn", "width": args.width},
         "method": {"name": cell["method"], "epsilon": eps, "alpha": eps / 4, "steps": args.train_steps},
         "der": cell["der"],
-        "optim": {"name": "sgd", "lr": args.lr},
+        "optim": {"name": "sgd", "lr": args.lr, **cell.get("optim", {})},
         "schedule": {"name": "piecewise", "milestones": [0.5, 0.75], "gamma": 0.1},
         "eval": {"epsilon": eps, "final": False, "val_pgd_steps": 10, "probe_size": 256, "probe_pgd_steps": 10,
                  "masking": masking, "test_pgd": [[50, 10]], "autoattack": True, "autoattack_n": args.aa_n},
@@ -104,6 +115,11 @@ def train_one(job: dict) -> dict:
     if len(done) < cfg.epochs:
         done = fit(cfg, wd).records
     return {**job, "records": [r.flat() for r in done], "wall_s": time.perf_counter() - t0}
+
+
+def train_test_one(job: dict) -> dict:
+    """``--test-all``: train (or resume) a run, then test it per image (bench/ro_reviewer.py)."""
+    return RV.test_one(train_one(job))
 
 
 def final_one(job: dict) -> dict:
@@ -136,13 +152,14 @@ def print_run(r: dict) -> None:
 
 
 def build_jobs(args, roots: dict[str, str]) -> list[dict]:
-    grid = cells(args.lambdas, args.extra_lambda)
+    """Seed-major: every cell of seed 0, then of seed 1, ... (a stopped grid leaves whole seeds)."""
+    grid = cells(args.lambdas, args.extra_lambda, args.wds, not args.no_extras)
     chosen = {k: v for k, v in grid.items() if not args.cells or k in args.cells}
     jobs = []
     for ds in args.datasets:
         names = chosen if ds == args.datasets[0] else {k: v for k, v in chosen.items() if k in args.second_cells}
-        for label, cell in names.items():
-            for seed in range(args.seeds):
+        for seed in range(args.seeds):
+            for label, cell in names.items():
                 cfg = run_config(ds, roots[ds], label, cell, seed, args)
                 jobs.append({"dataset": ds, "cell": label, "seed": seed, "config": cfg,
                              "workdir": str(Path(args.out_dir) / "runs" / f"{args.name}-{cfg['name']}")})
@@ -171,6 +188,7 @@ def analyse(args, results: list[dict], finals: list[dict]) -> dict:
     ftable = A.final_table(finals) if finals else []
     if ftable:
         A.print_final_table(ftable)
+    RV.print_headline(results, finals, args.match_cell)
     return {"cells": table, "energy": energy, "final": ftable}
 
 
@@ -226,6 +244,15 @@ def parse(argv):
     ap.add_argument("--masking-square", type=int, default=100)
     ap.add_argument("--aa-n", type=int, default=500, help="test images for AutoAttack (PGD-50×10: all of --test-subset)")
     ap.add_argument("--no-final", action="store_true", help="skip the test evaluation")
+    ap.add_argument("--test-all", action="store_true", help="test every run right after its training, keeping "
+                    "per-image correctness (else: PGD-AT and the best DER cell after all training)")
+    ap.add_argument("--split-per-seed", action="store_true", help="split_seed = seed: the validation split and "
+                    "the training subset change with the seed")
+    ap.add_argument("--wds", default="", type=lambda s: [float(x) for x in s.split(",") if x],
+                    help="weight decays of 'PGD-AT wd X' cells (the default is 5e-4)")
+    ap.add_argument("--no-extras", action="store_true", help="leave out the +joint and energy-weight cells")
+    ap.add_argument("--match-cell", default="DER 10", help="the DER cell whose training robust accuracy the "
+                    "weight-decay baseline is matched to")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 seed, 4 epochs")
     ap.add_argument("--pilot", action="store_true", help="PGD-AT at a few widths/sizes, one seed (PILOT)")
@@ -243,6 +270,19 @@ def parse(argv):
     return args
 
 
+def print_final(r: dict) -> None:
+    print(f"final {r['dataset']} {r['cell']} seed {r['seed']}: {r['final']} [{r['final_wall_s']:.0f} s]", flush=True)
+
+
+def save(out: Path, args, wall, train_wall, tables, results: list[dict], finals: list[dict]) -> None:
+    """Write the traces (atomically: --replay may read the file of a grid still running)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"args": vars(args), "wall_s": wall, "train_wall_s": train_wall, "tables": tables,
+                               "runs": results, "finals": finals}, indent=1, default=str))
+    tmp.replace(out)
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     if args.replay:
@@ -253,25 +293,34 @@ def main(argv=None) -> int:
     roots = prepare_data(args)
     jobs = pilot(args, roots) if args.pilot else build_jobs(args, roots)
     print(f"{len(jobs)} runs on {args.workers} worker(s)", flush=True)
-    t0 = time.perf_counter()
-    results = pool_map(train_one, jobs, args.workers, print_run)
-    train_wall = time.perf_counter() - t0
-    finals = []
-    if not (args.no_final or args.pilot):
-        picks = final_jobs(args, results, A.cell_table(results))
-        if args.quick:
-            for j in picks:
-                j["config"]["eval"]["test_pgd"] = [[5, 2]]
-        finals = pool_map(final_one, picks, args.workers,
-                          lambda r: print(f"final {r['dataset']} {r['cell']} seed {r['seed']}: {r['final']} "
-                                          f"[{r['final_wall_s']:.0f} s]", flush=True))
+    out = Path(args.out_dir) / f"{args.name}.json"
+    t0, train_wall, results, finals = time.perf_counter(), None, [], []
+    if args.test_all and not (args.no_final or args.pilot):
+        for j in jobs if args.quick else []:
+            j["config"]["eval"]["test_pgd"] = [[5, 2]]
+
+        def done(r):  # print, and rewrite the JSON after every run (--replay: the tables of a stopped grid)
+            print_run(r)
+            print_final(r)
+            results.append({k: v for k, v in r.items() if k not in ("final", "per_image", "final_wall_s")})
+            finals.append({k: v for k, v in r.items() if k != "records"})
+            save(out, args, time.perf_counter() - t0, None, None, results, finals)
+
+        pool_map(train_test_one, jobs, args.workers, done)
+    else:
+        results = pool_map(train_one, jobs, args.workers, print_run)
+        train_wall = time.perf_counter() - t0
+        if not (args.no_final or args.pilot):
+            picks = final_jobs(args, results, A.cell_table(results))
+            if args.quick:
+                for j in picks:
+                    j["config"]["eval"]["test_pgd"] = [[5, 2]]
+            finals = pool_map(final_one, picks, args.workers, print_final)
     wall = time.perf_counter() - t0
     tables = analyse(args, results, finals)
-    print(f"\ntraining wall {train_wall:.0f} s, total wall {wall:.0f} s; load average at end: {os.getloadavg()}")
-    out = Path(args.out_dir) / f"{args.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "wall_s": wall, "train_wall_s": train_wall, "tables": tables,
-                               "runs": results, "finals": finals}, indent=1, default=str))
+    print(f"\ntraining wall {train_wall or wall:.0f} s, total wall {wall:.0f} s; "
+          f"load average at end: {os.getloadavg()}")
+    save(out, args, wall, train_wall, tables, results, finals)
     print(f"traces written to {out}")
     return 0
 
