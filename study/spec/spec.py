@@ -34,10 +34,8 @@ def check_study_name(name: str) -> str:
     return name
 
 
-class Uniform(_Strict):
-    distribution: Literal["uniform"]
-    low: float
-    high: float
+class _Range(_Strict):
+    """A range from ``low`` to ``high`` (its subclasses give the fields their types)."""
 
     def probes(self) -> list:
         """The values a check tries before anything runs (validation, pre-flight): the range's bounds."""
@@ -48,6 +46,12 @@ class Uniform(_Strict):
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be < high ({self.high})")
         return self
+
+
+class Uniform(_Range):
+    distribution: Literal["uniform"]
+    low: float
+    high: float
 
 
 class LogUniform(Uniform):
@@ -60,21 +64,11 @@ class LogUniform(Uniform):
         return self
 
 
-class IntRange(_Strict):
+class IntRange(_Range):
     distribution: Literal["int"]
     low: int
     high: int
     step: int = Field(1, ge=1)
-
-    def probes(self) -> list:
-        """The values a check tries before anything runs (validation, pre-flight): the range's bounds."""
-        return [self.low, self.high]
-
-    @model_validator(mode="after")
-    def _order(self):
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
-        return self
 
 
 class Choice(_Strict):
