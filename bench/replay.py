@@ -108,6 +108,16 @@ def _masking(file: str) -> Callable[[], str]:
     return table
 
 
+def _own_study(file: str) -> Callable[[], str]:
+    def table() -> str:
+        import json
+
+        from bench.own_study import markdown
+
+        return markdown(json.loads((RESULTS / file).read_text()))
+    return table
+
+
 # name -> how it is computed (the traces it reads are in the function)
 TABLES: dict[str, Callable[[], str]] = {
     "answer_corpus": _corpus("answer_corpus.json.gz"),
@@ -125,6 +135,7 @@ TABLES.update({
     "kept_fa_mnist": _kept("fa_mnist_compare.json.gz"),
     "soak": _soak("soak.json"),
     "masking_panel": _masking("masking_panel.json.gz"),
+    "own_study": _own_study("own_study.json"),
 })
 
 

@@ -1,7 +1,8 @@
 """Issue 32's measure: a researcher's own small study (tests/study/own_study.yaml: Fashion-MNIST, the DER weight
 log-uniform, 4 trials x 2 epochs on 1,000 training images, every setting at its default) run by `study run` as a
 user runs it, its console timed line by line (tests/console_clock.py). It must talk: no silent stretch over 10 s,
-and its evaluation must stay in proportion to its training. The figures it prints are the README's."""
+and its evaluation must stay in proportion to its training. The README's figures come from bench/own_study.py
+(the same spec at three training-set sizes, its traces committed and re-printed by bench/replay.py)."""
 from __future__ import annotations
 
 import os
