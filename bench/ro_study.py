@@ -21,7 +21,9 @@ energy-weight cells), ``--test-all`` (every run tested right after its training,
 Runs go seed by seed (every cell of seed 0, then of seed 1, ...), so a stopped grid leaves whole seeds.
 
 Runs live in ``bench/out/ro_study/runs/<run>/`` (records.jsonl, checkpoints: a rerun resumes and
-skips finished runs); the traces and tables in ``bench/out/ro_study/<name>.json``.
+skips finished runs); the traces and tables in ``bench/out/ro_study/<name>.json``. bench/out is lost with the
+machine: ``--restore bench/results/ro_reviewer.json.gz`` gives a new machine the finished runs of the committed
+traces back (records and per-image test readings; no checkpoints), so the same command goes on from there.
 """
 from __future__ import annotations
 
@@ -258,7 +260,10 @@ def parse(argv):
     ap.add_argument("--pilot", action="store_true", help="PGD-AT at a few widths/sizes, one seed (PILOT)")
     ap.add_argument("--pilot-runs", default=None, type=lambda s: [parse_pilot_run(x) for x in s.split(",")],
                     help="the pilot's runs instead of PILOT: dataset:images:width:batch:lr:epochs,...")
-    ap.add_argument("--replay", default=None, help="print the tables of a saved JSON and exit")
+    ap.add_argument("--replay", default=None, help="print the tables of a saved JSON (or .json.gz) and exit")
+    ap.add_argument("--restore", default=None, help="before running, give every run of a saved --test-all JSON (or "
+                    "the committed .json.gz) its folder back (records and per-image test readings, no checkpoint), "
+                    "so a grid moved to a new machine skips the runs it already finished")
     ap.add_argument("--name", default=None, help="output name (default: ro_study, ro_quick, ro_pilot)")
     ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))
     ap.add_argument("--out-dir", default=str(OUT))
@@ -283,13 +288,46 @@ def save(out: Path, args, wall, train_wall, tables, results: list[dict], finals:
     tmp.replace(out)
 
 
+def read_saved(path: str | Path) -> dict:
+    """A grid's saved JSON: the file it rewrites after every run, or its gzip copy under bench/results/."""
+    import gzip
+
+    p = Path(path)
+    return json.loads(gzip.open(p, "rt").read() if p.suffix == ".gz" else p.read_text())
+
+
+def restore(saved: dict, out_dir: Path) -> int:
+    """Write each finished --test-all run's records.jsonl and per-image file into its folder under ``out_dir``."""
+    from trainables.training.fit import RECORDS_FILE
+
+    records = {Path(r["workdir"]).name: r["records"] for r in saved["runs"]}
+    n = 0
+    for f in saved.get("finals", []):
+        name = Path(f["workdir"]).name
+        if "per_image" not in f or name not in records:
+            continue
+        wd = out_dir / "runs" / name
+        if (wd / RV.PER_IMAGE_FILE).exists():
+            continue
+        wd.mkdir(parents=True, exist_ok=True)
+        (wd / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records[name]))
+        (wd / RV.PER_IMAGE_FILE).write_text(json.dumps({"eval": f["config"]["eval"], "data": f["config"]["data"],
+                                                         "final": f["final"], "per_image": f["per_image"],
+                                                         "wall_s": f["final_wall_s"]}))
+        n += 1
+    return n
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     if args.replay:
-        saved = json.loads(Path(args.replay).read_text())
+        saved = read_saved(args.replay)
         analyse(args, saved["runs"], saved.get("finals", []))
         return 0
     print(f"load average at start: {os.getloadavg()}", flush=True)
+    if args.restore:
+        print(f"{restore(read_saved(args.restore), Path(args.out_dir))} finished run(s) restored from {args.restore}",
+              flush=True)
     roots = prepare_data(args)
     jobs = pilot(args, roots) if args.pilot else build_jobs(args, roots)
     print(f"{len(jobs)} runs on {args.workers} worker(s)", flush=True)
