@@ -10,9 +10,12 @@ the candidate on the ones PGD left robust, the checked reading ``val/robust_acc`
 images is the reading to be near. Printed: one row per checkpoint, then per candidate its recall on the masked
 checkpoints, its false-flag rate on the others, how often its checked reading is within 3 points of AutoAttack on
 validation, and its cost per check. Checkpoints are read, never trained: the corpora that made them are
-bench/co_corpus.py and bench/recipes.py --compare-reference (their folders under bench/out/).
+bench/co_corpus.py, bench/recipes.py --compare-reference and the RO grid of bench/ro_study.py --test-all (their
+folders under bench/out/). The RO grid's checkpoints bring their test readings with them (PGD-50×10 and AutoAttack
+standard on the first 1,000 test images, read by the grid); the others are read here. Flags are computed from the
+stored counts when the table is printed, so a flag rule added later is judged on every row without attacking again.
 
-    STUDY_DATA_DIR=../shared/data python bench/masking_panel.py [--test-n 200] [--val-n 128] [--workers 2]
+    STUDY_DATA_DIR=../shared/data python bench/masking_panel.py [--test-n 1000] [--val-n 128] [--workers 2]
     STUDY_DATA_DIR=../shared/data python bench/masking_panel.py --quick     # 3 checkpoints, small n: minutes
     python bench/masking_panel.py --report bench/results/masking_panel.json.gz   # the tables again, no attack
 """
@@ -99,6 +102,9 @@ FLAGS: dict[str, Callable[[float, int, int], bool]] = {
     "gap > 0.05 (default)": lambda pgd, checked, broken: pgd * broken / checked > 0.05 if checked else False,
     "broken share > 0.10, 95 % bound": lambda pgd, checked, broken: wilson_lower(broken, checked) > 0.10,
     "broken share > 0.05, 95 % bound": lambda pgd, checked, broken: wilson_lower(broken, checked) > 0.05,
+    # added before the ground truth on 1,000 test images was read: the gap rule made binomial, flagging only when
+    # the gap's one-sided 95 % lower bound (PGD accuracy x the Wilson bound of the broken share) exceeds 0.05
+    "gap's 95 % bound > 0.05": lambda pgd, checked, broken: pgd * wilson_lower(broken, checked) > 0.05,
 }
 
 
@@ -108,11 +114,29 @@ class Entry:
     name: str
     path: str  # best.pt or state.pt
     masked_wrapper: bool = False  # wrap in shattered gradients (input quantised to 2 levels)
+    truth: str = ""  # a test_per_image.json of bench/ro_study.py --test-all: the test readings already made
+    which: str = ""  # "best" or "last" in that file
 
 
-def discover(quick: bool) -> list[Entry]:
+def _ro_runs() -> list[Entry]:
+    """The RO grid's finished runs (bench/ro_study.py --test-all): PGD-AT, TRADES and DER models of Fashion-MNIST,
+    best and last, whose PGD-50×10 and AutoAttack standard on the first 1,000 test images were read by the grid."""
+    from bench.ro_reviewer import PER_IMAGE_FILE
+    from trainables.models.saved import BEST_FILE, STATE_FILE
+
+    out = []
+    for f in sorted((OUT / "ro_study" / "runs").glob(f"*/{PER_IMAGE_FILE}")):
+        label = f.parent.name.split("-ro-fmnist-")[-1]
+        for which, ckpt in (("best", BEST_FILE), ("last", STATE_FILE)):
+            if (f.parent / "checkpoint" / ckpt).exists():
+                out.append(Entry(f"RO {label} {which}", str(f.parent / "checkpoint" / ckpt), truth=str(f), which=which))
+    return out
+
+
+def discover(quick: bool, ro: bool = True) -> list[Entry]:
     """The checkpoints the corpora left under bench/out: the fa_mnist recipe seeds (best and last), collapsed and
-    healthy single-step runs of the answer corpus, and shattered-gradient wrappers of two of them."""
+    healthy single-step runs of the answer corpus, shattered-gradient wrappers of two of them, and (``ro``) the
+    finished runs of the RO grid."""
     from trainables.models.saved import BEST_FILE, STATE_FILE
 
     out: list[Entry] = []
@@ -135,6 +159,8 @@ def discover(quick: bool) -> list[Entry]:
     out += [Entry(f"{e.name} behind shattered gradients", e.path, masked_wrapper=True) for e in bases]
     if quick:
         out = out[:1] + [e for e in out if "collapsed" in e.name][:1] + [e for e in out if e.masked_wrapper][:1]
+    elif ro:
+        out += _ro_runs()
     return out
 
 
@@ -154,29 +180,17 @@ def _shattered(model):
     return Shattered(model).eval()
 
 
-def measure(job: dict) -> dict:
-    """Every reading of one checkpoint (runs in a worker process)."""
+def _validation_side(model, data, cfg, val_n: int, eps: float, norm: str) -> dict:
+    """Validation PGD-10, AutoAttack on the same validation images, and every candidate check with its flags."""
     import torch
 
-    from trainables.attacks.autoattack import autoattack_accuracy
     from trainables.evaluation.evaluate import robust_accuracy
-    from trainables.generation.run import load_for_generation
-    from trainables.training.runtime import seed_all
     from trainables.evaluation.validation import eval_pgd, masking_gap
+    from trainables.training.runtime import seed_all
 
-    torch.set_num_threads(1)
-    e = Entry(**job["entry"])
-    model, data, cfg, _ = load_for_generation(e.path)
-    model = _shattered(model) if e.masked_wrapper else model.eval()
-    eps, norm, row, t0 = cfg.eval_epsilon / 255, cfg.eval_norm, {"name": e.name, "path": e.path}, time.perf_counter()
-    test = list(data.test_batches(256))
-    xt, yt = torch.cat([b[0] for b in test])[: job["test_n"]], torch.cat([b[1] for b in test])[: job["test_n"]]
-    seed_all(0)
-    row["test_pgd50x10"] = robust_accuracy(model, [(xt, yt)], eval_pgd(cfg, 50, 10, contextlib.nullcontext, test=True))["adv_acc"]
-    row["test_autoattack"] = autoattack_accuracy(model, xt, yt, eps, norm, data.num_classes, 256, 0)
-    row["masked"] = row["test_autoattack"] < row["test_pgd50x10"] - TRUTH_GAP
-    xv, yv = next(iter(data.val_batches(job["val_n"])))
-    xv, yv = xv[: job["val_n"]], yv[: job["val_n"]]
+    row: dict = {}
+    xv, yv = next(iter(data.val_batches(val_n)))
+    xv, yv = xv[: val_n], yv[: val_n]
     seed_all(1)
     r = robust_accuracy(model, [(xv, yv)], eval_pgd(cfg, cfg.eval.val_pgd_steps, 1, contextlib.nullcontext),
                         keep_first=len(yv))
@@ -198,20 +212,63 @@ def measure(job: dict) -> dict:
         c0 = time.perf_counter()
         survivors = check(model, xv[ok], yv[ok], eps, norm) if ok.any() else torch.zeros(0, dtype=torch.bool)
         record(name, survivors, time.perf_counter() - c0)
+    return row
+
+
+def measure(job: dict) -> dict:
+    """Every reading of one checkpoint (runs in a worker process)."""
+    import torch
+
+    from trainables.attacks.autoattack import autoattack_accuracy
+    from trainables.evaluation.evaluate import robust_accuracy
+    from trainables.evaluation.validation import eval_pgd
+    from trainables.generation.run import load_for_generation
+    from trainables.training.runtime import seed_all
+
+    torch.set_num_threads(1)
+    e = Entry(**job["entry"])
+    model, data, cfg, _ = load_for_generation(e.path)
+    model = _shattered(model) if e.masked_wrapper else model.eval()
+    eps, norm, row, t0 = cfg.eval_epsilon / 255, cfg.eval_norm, {"name": e.name, "path": e.path}, time.perf_counter()
+    if e.truth:  # read by the RO grid on its first 1,000 test images, with the same attacks
+        final = json.loads(Path(e.truth).read_text())["final"]
+        row["test_pgd50x10"] = final[f"test/{e.which}/pgd50x10_acc"]
+        row["test_autoattack"] = final[f"test/{e.which}/autoattack_acc"]
+        row["test_n"] = int(json.loads(Path(e.truth).read_text())["data"]["test_subset"])
+    else:
+        test = list(data.test_batches(256))
+        xt, yt = torch.cat([b[0] for b in test])[: job["test_n"]], torch.cat([b[1] for b in test])[: job["test_n"]]
+        seed_all(0)
+        row["test_pgd50x10"] = robust_accuracy(model, [(xt, yt)], eval_pgd(cfg, 50, 10, contextlib.nullcontext,
+                                                                           test=True))["adv_acc"]
+        row["test_autoattack"] = autoattack_accuracy(model, xt, yt, eps, norm, data.num_classes, 256, 0)
+        row["test_n"] = len(yt)
+    row["masked"] = row["test_autoattack"] < row["test_pgd50x10"] - TRUTH_GAP
+    if job.get("val_row"):  # the validation side of an earlier run with the same --val-n: deterministic, not redone
+        row.update({k: job["val_row"][k] for k in ("val_pgd10", "val_autoattack", "checks")})
+    else:
+        row.update(_validation_side(model, data, cfg, job["val_n"], eps, norm))
     row["seconds"] = time.perf_counter() - t0
     print(f"[{row['seconds']:5.0f} s] {e.name}: PGD-50x10 {row['test_pgd50x10']:.3f}, AA {row['test_autoattack']:.3f}"
-          f"{' MASKED' if row['masked'] else ''}; val PGD {pgd:.3f}, val AA {row['val_autoattack']:.3f}", flush=True)
+          f"{' MASKED' if row['masked'] else ''}; val PGD {row['val_pgd10']:.3f}, val AA {row['val_autoattack']:.3f}", flush=True)
     return row
+
+
+def flag(row: dict, check: str, rule: str) -> bool:
+    """Whether ``rule`` flags ``row``'s reading by ``check``, computed from the stored counts (so a rule added later
+    is judged on every row without attacking again)."""
+    c = row["checks"][check]
+    return bool(FLAGS[rule](row["val_pgd10"], c["checked"], c["broken"]))
 
 
 def markdown(rows: list[dict]) -> str:
     """Per-checkpoint rows, then per candidate check and flag rule: recall, false flags, readings near AutoAttack."""
     pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
     checks = list(rows[0]["checks"])
-    lines = ["| checkpoint | test PGD-50×10 | test AutoAttack | masked (truth) | val PGD-10 | val AutoAttack | "
-             + " | ".join(f"{c}: reading" for c in checks) + " |", "|" + "---|" * (6 + len(checks))]
+    lines = ["| checkpoint | test images | test PGD-50×10 | test AutoAttack | masked (truth) | val PGD-10 | val AutoAttack | "
+             + " | ".join(f"{c}: reading" for c in checks) + " |", "|" + "---|" * (7 + len(checks))]
     for r in rows:
-        lines.append(f"| {r['name']} | {pct(r['test_pgd50x10'])} | {pct(r['test_autoattack'])} | "
+        lines.append(f"| {r['name']} | {r.get('test_n', '')} | {pct(r['test_pgd50x10'])} | {pct(r['test_autoattack'])} | "
                      f"{'yes' if r['masked'] else 'no'} | {pct(r['val_pgd10'])} | {pct(r['val_autoattack'])} | "
                      + " | ".join(pct(r["checks"][c]["reading"]) for c in checks) + " |")
     masked = [r for r in rows if r["masked"]]
@@ -223,15 +280,16 @@ def markdown(rows: list[dict]) -> str:
         near = sum(abs(r["checks"][c]["reading"] - r["val_autoattack"]) <= NEAR for r in rows)
         secs = sum(r["checks"][c]["seconds"] for r in rows) / len(rows)
         for f in FLAGS:
-            hit = sum(r["checks"][c]["flags"][f] for r in masked)
-            false = sum(r["checks"][c]["flags"][f] for r in other)
+            hit = sum(flag(r, c, f) for r in masked)
+            false = sum(flag(r, c, f) for r in other)
             lines.append(f"| {c} | {f} | {hit}/{len(masked)} | {false}/{len(other)} | {near}/{len(rows)} | {secs:.1f} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--test-n", type=int, default=200)
+    ap.add_argument("--test-n", type=int, default=1000, help="test images of the ground truth (a checkpoint read "
+                    "before at another n keeps its validation side: only the test side is read again)")
     ap.add_argument("--val-n", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="3 checkpoints, test-n 32, val-n 32")
@@ -255,19 +313,23 @@ def main(argv=None) -> int:
     print(f"{len(entries)} checkpoints; test n {args.test_n}, validation n {args.val_n}; {args.workers} workers", flush=True)
     t0 = time.perf_counter()
     partial = Path(args.partial)
-    done = {}
+    done, val_rows = {}, {}
     if partial.exists():
         for line in partial.read_text().splitlines():
             r = json.loads(line)
-            if (r.get("test_n"), r.get("val_n")) == (args.test_n, args.val_n):
+            if r.get("val_n") != args.val_n:
+                continue
+            val_rows[r["name"]] = r  # a new --test-n reuses the validation side
+            if r.get("test_n") == args.test_n or r["name"].startswith("RO "):
                 done[r["name"]] = r
-    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n} for e in entries if e.name not in done]
+    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n, "val_row": val_rows.get(e.name)}
+            for e in entries if e.name not in done]
     if done:
         print(f"{len(entries) - len(jobs)} rows taken from {partial}", flush=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as ex, partial.open("a") as f:
         for r in ex.map(measure, jobs):
-            done[r["name"]] = {**r, "test_n": args.test_n, "val_n": args.val_n}
+            done[r["name"]] = {"test_n": args.test_n, **r, "val_n": args.val_n}
             f.write(json.dumps(done[r["name"]]) + "\n")
             f.flush()
     rows = [done[e.name] for e in entries]
