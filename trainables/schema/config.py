@@ -197,9 +197,10 @@ class MaskingCheck(_Strict):
     n: int = Field(128, ge=0, description="Validation images checked per epoch (0: off).")
     apgd_steps: int = Field(100, ge=1, description="APGD-CE iterations (fra31's standard: 100).")
     apgd_dlr: bool = Field(False, description="Also APGD-DLR (``apgd_steps`` iterations) on APGD-CE's survivors, "
-                           "before Square: the loss AutoAttack adds for masking. On bench/masking_panel.py's 29 "
-                           "checkpoints, with square_queries 1000, it flagged 20 of 21 masked ones (the default: 16) "
-                           "and 1 of 8 others (the default: 0), at 5.1 s per check on 128 images vs 1.9 s.")
+                           "before Square: the loss AutoAttack adds for masking. On bench/masking_panel.py's 35 "
+                           "checkpoints (truth on 1,000 test images), with square_queries 1000, it flagged 20 of 22 "
+                           "masked ones (the default: 16) and 1 of 13 others (the default: 0), at 5.8 s per check on "
+                           "128 images vs 2.1 s.")
     square_queries: int = Field(300, ge=0, description="Square attack queries on APGD's survivors (0: none).")
     threshold: float = Field(0.05, gt=0, le=1, description="Gap (fraction of the images) above which an epoch "
                              "is flagged as masked.")
