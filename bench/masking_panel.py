@@ -85,6 +85,9 @@ CHECKS: dict[str, Callable] = {
     "APGD-CE + Square 300 (default)": _attacks(("apgd_ce", "square"), 300),
     "APGD-CE + APGD-DLR + Square 1000": _attacks(("apgd_ce", "apgd_dlr", "square"), 1000),
     "APGD-CE + APGD-T + Square 1000": _attacks(("apgd_ce", "apgd_t", "square"), 1000),
+    # added after the 1,000-image truth of the development panel was read (so judged on the held-out panel): both
+    # losses AutoAttack adds for masking, chained
+    "APGD-CE + APGD-DLR + APGD-T + Square 1000": _attacks(("apgd_ce", "apgd_dlr", "apgd_t", "square"), 1000),
 }
 AA_CHECK = "AutoAttack standard"  # as a check: read off the validation AutoAttack run, not run twice
 
@@ -116,11 +119,19 @@ class Entry:
     masked_wrapper: bool = False  # wrap in shattered gradients (input quantised to 2 levels)
     truth: str = ""  # a test_per_image.json of bench/ro_study.py --test-all: the test readings already made
     which: str = ""  # "best" or "last" in that file
+    panel: str = "development"  # or "held-out": registered before any of its readings, never used to choose
+
+
+# the RO grid runs that were in the panel when its candidates were compared (496f3e8); later ones are held out
+RO_DEVELOPMENT = {"pgd-at-e12.75-s0", "trades-e12.75-s0", "der-1-e12.75-s0"}
+# the held-out answer-corpus seed: every setting's seed 5, last checkpoint (the development picks are seeds 0-4)
+HELD_OUT_SEED = 5
 
 
 def _ro_runs() -> list[Entry]:
     """The RO grid's finished runs (bench/ro_study.py --test-all): PGD-AT, TRADES and DER models of Fashion-MNIST,
-    best and last, whose PGD-50×10 and AutoAttack standard on the first 1,000 test images were read by the grid."""
+    best and last, whose PGD-50×10 and AutoAttack standard on the first 1,000 test images were read by the grid.
+    Runs outside ``RO_DEVELOPMENT`` join the held-out panel."""
     from bench.ro_reviewer import PER_IMAGE_FILE
     from trainables.models.saved import BEST_FILE, STATE_FILE
 
@@ -129,14 +140,16 @@ def _ro_runs() -> list[Entry]:
         label = f.parent.name.split("-ro-fmnist-")[-1]
         for which, ckpt in (("best", BEST_FILE), ("last", STATE_FILE)):
             if (f.parent / "checkpoint" / ckpt).exists():
-                out.append(Entry(f"RO {label} {which}", str(f.parent / "checkpoint" / ckpt), truth=str(f), which=which))
+                out.append(Entry(f"RO {label} {which}", str(f.parent / "checkpoint" / ckpt), truth=str(f), which=which,
+                                 panel="development" if label in RO_DEVELOPMENT else "held-out"))
     return out
 
 
 def discover(quick: bool) -> list[Entry]:
     """The checkpoints the corpora left under bench/out: the fa_mnist recipe seeds (best and last), collapsed and
     healthy single-step runs of the answer corpus, shattered-gradient wrappers of two of them, and (not with
-    ``quick``) the finished runs of the RO grid."""
+    ``quick``) the finished runs of the RO grid and the held-out panel: the last checkpoint of seed ``HELD_OUT_SEED``
+    of every answer-corpus setting (FGSM, RS-FGSM, N-FGSM at three ε, DER 0 / 0.1 / 1)."""
     from trainables.models.saved import BEST_FILE, STATE_FILE
 
     out: list[Entry] = []
@@ -161,6 +174,10 @@ def discover(quick: bool) -> list[Entry]:
         out = out[:1] + [e for e in out if "collapsed" in e.name][:1] + [e for e in out if e.masked_wrapper][:1]
     else:
         out += _ro_runs()
+        for d in sorted((corpus / "runs").glob(f"mnist-*-s{HELD_OUT_SEED}")):
+            if (d / "checkpoint" / STATE_FILE).exists():
+                out.append(Entry(f"{d.name.removeprefix('mnist-')} last", str(d / "checkpoint" / STATE_FILE),
+                                 panel="held-out"))
     return out
 
 
@@ -180,8 +197,9 @@ def _shattered(model):
     return Shattered(model).eval()
 
 
-def _validation_side(model, data, cfg, val_n: int, eps: float, norm: str) -> dict:
-    """Validation PGD-10, AutoAttack on the same validation images, and every candidate check's counts."""
+def _validation_side(model, data, cfg, val_n: int, eps: float, norm: str, have: dict | None = None) -> dict:
+    """Validation PGD-10, AutoAttack on the same validation images, and every candidate check's counts. ``have``: the
+    validation side read before (deterministic); only the checks it lacks are run, on the same PGD-robust images."""
     import torch
 
     from trainables.evaluation.evaluate import robust_accuracy
@@ -195,10 +213,16 @@ def _validation_side(model, data, cfg, val_n: int, eps: float, norm: str) -> dic
     r = robust_accuracy(model, [(xv, yv)], eval_pgd(cfg, cfg.eval.val_pgd_steps, 1, contextlib.nullcontext),
                         keep_first=len(yv))
     pgd, ok = r["adv_acc"], r["robust_mask"]
-    a0 = time.perf_counter()
-    aa_ok = autoattack_robust(model, xv, yv, eps, norm)
-    row["val_pgd10"], row["val_autoattack"] = pgd, float(aa_ok.float().mean())
-    row["checks"] = {}
+    if have:
+        if abs(have["val_pgd10"] - pgd) > 1e-9:
+            raise RuntimeError(f"validation PGD-10 reads {pgd} now, {have['val_pgd10']} before: not deterministic")
+        row = {k: have[k] for k in ("val_pgd10", "val_autoattack")}
+        row["checks"] = dict(have["checks"])
+    else:
+        a0 = time.perf_counter()
+        aa_ok = autoattack_robust(model, xv, yv, eps, norm)
+        row["val_pgd10"], row["val_autoattack"] = pgd, float(aa_ok.float().mean())
+        row["checks"] = {}
 
     def record(name, survivors, seconds):
         checked = int(ok.sum())
@@ -206,8 +230,11 @@ def _validation_side(model, data, cfg, val_n: int, eps: float, norm: str) -> dic
         row["checks"][name] = {"checked": checked, "broken": broken, "reading": pgd - masking_gap(pgd, checked, broken),
                                "seconds": seconds}  # flags are derived from the counts when printed (``flag``)
 
-    record(AA_CHECK, aa_ok[ok], time.perf_counter() - a0)
+    if not have:
+        record(AA_CHECK, aa_ok[ok], time.perf_counter() - a0)
     for name, check in CHECKS.items():
+        if name in row["checks"]:
+            continue
         c0 = time.perf_counter()
         survivors = check(model, xv[ok], yv[ok], eps, norm) if ok.any() else torch.zeros(0, dtype=torch.bool)
         record(name, survivors, time.perf_counter() - c0)
@@ -229,7 +256,10 @@ def measure(job: dict) -> dict:
     model, data, cfg, _ = load_for_generation(e.path)
     model = _shattered(model) if e.masked_wrapper else model.eval()
     eps, norm, row, t0 = cfg.eval_epsilon / 255, cfg.eval_norm, {"name": e.name, "path": e.path}, time.perf_counter()
-    if e.truth:  # read by the RO grid on its first 1,000 test images, with the same attacks
+    prev = job.get("prev") or {}
+    if prev.get("test_n") == job["test_n"] and "test_autoattack" in prev:  # read before at this n: not redone
+        row.update({k: prev[k] for k in ("test_pgd50x10", "test_autoattack", "test_n")})
+    elif e.truth:  # read by the RO grid on its first 1,000 test images, with the same attacks
         saved = json.loads(Path(e.truth).read_text())
         row["test_pgd50x10"] = saved["final"][f"test/{e.which}/pgd50x10_acc"]
         row["test_autoattack"] = saved["final"][f"test/{e.which}/autoattack_acc"]
@@ -243,10 +273,12 @@ def measure(job: dict) -> dict:
         row["test_autoattack"] = autoattack_accuracy(model, xt, yt, eps, norm, data.num_classes, 256, 0)
         row["test_n"] = len(yt)
     row["masked"] = row["test_autoattack"] < row["test_pgd50x10"] - TRUTH_GAP
-    if job.get("val_row"):  # the validation side of an earlier run with the same --val-n: deterministic, not redone
-        row.update({k: job["val_row"][k] for k in ("val_pgd10", "val_autoattack", "checks")})
+    # the validation side of an earlier run with the same --val-n is deterministic: only the checks it lacks run
+    if prev and set(CHECKS) <= set(prev["checks"]):
+        row.update({k: prev[k] for k in ("val_pgd10", "val_autoattack", "checks")})
     else:
-        row.update(_validation_side(model, data, cfg, job["val_n"], eps, norm))
+        row.update(_validation_side(model, data, cfg, job["val_n"], eps, norm, prev or None))
+    row["panel"] = e.panel
     row["seconds"] = time.perf_counter() - t0
     print(f"[{row['seconds']:5.0f} s] {e.name}: PGD-50x10 {row['test_pgd50x10']:.3f}, AA {row['test_autoattack']:.3f}"
           f"{' MASKED' if row['masked'] else ''}; val PGD {row['val_pgd10']:.3f}, val AA {row['val_autoattack']:.3f}", flush=True)
@@ -263,18 +295,29 @@ def flag(row: dict, check: str, rule: str) -> bool:
 def markdown(rows: list[dict]) -> str:
     """Per-checkpoint rows, then per candidate check and flag rule: recall, false flags, readings near AutoAttack."""
     pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
-    checks = list(rows[0]["checks"])
+    checks = list(dict.fromkeys(c for r in rows for c in r["checks"]))
     lines = ["| checkpoint | test images | test PGD-50×10 | test AutoAttack | masked (truth) | val PGD-10 | val AutoAttack | "
              + " | ".join(f"{c}: reading" for c in checks) + " |", "|" + "---|" * (7 + len(checks))]
     for r in rows:
         lines.append(f"| {r['name']} | {r.get('test_n', '')} | {pct(r['test_pgd50x10'])} | {pct(r['test_autoattack'])} | "
                      f"{'yes' if r['masked'] else 'no'} | {pct(r['val_pgd10'])} | {pct(r['val_autoattack'])} | "
-                     + " | ".join(pct(r["checks"][c]["reading"]) for c in checks) + " |")
+                     + " | ".join(pct(r["checks"][c]["reading"]) if c in r["checks"] else "–" for c in checks) + " |")
+    panels = {p: [r for r in rows if r.get("panel", "development") == p] for p in ("development", "held-out")}
+    for panel, these in panels.items():
+        if these:
+            lines += ["", *_summary(these, [c for c in checks if all(c in r["checks"] for r in these)],
+                                    panel if len(these) < len(rows) else "")]
+    return "\n".join(lines)
+
+
+def _summary(rows: list[dict], checks: list[str], panel: str) -> list[str]:
+    """Per check and flag rule on ``rows``: recall, false flags, readings near AutoAttack, mean cost."""
     masked = [r for r in rows if r["masked"]]
     other = [r for r in rows if not r["masked"]]
-    lines += ["", f"{len(rows)} checkpoints, {len(masked)} masked by the ground truth.", "",
-              "| check | flag rule | flags the masked (recall) | flags the others | reading within 3 points of val "
-              "AutoAttack | seconds per check (mean) |", "|---|---|---|---|---|---|"]
+    lines = [f"{panel.capitalize() + ' panel: ' if panel else ''}{len(rows)} checkpoints, {len(masked)} masked by the "
+             "ground truth.", "",
+             "| check | flag rule | flags the masked (recall) | flags the others | reading within 3 points of val "
+             "AutoAttack | seconds per check (mean) |", "|---|---|---|---|---|---|"]
     for c in checks:
         near = sum(abs(r["checks"][c]["reading"] - r["val_autoattack"]) <= NEAR for r in rows)
         secs = sum(r["checks"][c]["seconds"] for r in rows) / len(rows)
@@ -282,7 +325,7 @@ def markdown(rows: list[dict]) -> str:
             hit = sum(flag(r, c, f) for r in masked)
             false = sum(flag(r, c, f) for r in other)
             lines.append(f"| {c} | {f} | {hit}/{len(masked)} | {false}/{len(other)} | {near}/{len(rows)} | {secs:.1f} |")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None) -> int:
@@ -318,10 +361,11 @@ def main(argv=None) -> int:
             r = json.loads(line)
             if r.get("val_n") != args.val_n:
                 continue
-            val_rows[r["name"]] = r  # a new --test-n reuses the validation side
-            if r.get("test_n") == args.test_n or r["name"].startswith("RO "):
+            val_rows[r["name"]] = r  # a new --test-n reuses the validation side, a new check the rest
+            complete = set(CHECKS) <= set(r["checks"]) and r.get("panel") is not None
+            if complete and (r.get("test_n") == args.test_n or r["name"].startswith("RO ")):
                 done[r["name"]] = r
-    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n, "val_row": val_rows.get(e.name)}
+    jobs = [{"entry": e.__dict__, "test_n": args.test_n, "val_n": args.val_n, "prev": val_rows.get(e.name)}
             for e in entries if e.name not in done]
     if done:
         print(f"{len(entries) - len(jobs)} rows taken from {partial}", flush=True)
