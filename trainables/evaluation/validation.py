@@ -21,6 +21,7 @@ from trainables.schema.config import RunConfig
 from trainables.evaluation.defaults import step
 from trainables.evaluation.evaluate import robust_accuracy
 from trainables.energy.trace import EnergyTrace
+from trainables.evaluation.masking_flag import FLAG_RULES, masking_gap
 
 
 def eval_pgd(cfg: RunConfig, steps: int, restarts: int, autocast: Callable[[], ContextManager],
@@ -60,21 +61,24 @@ class Validator:
                             trace, keep_first=self.masking_n)
         out = {R.VAL_CLEAN_ACC: r["clean_acc"], R.VAL_PGD_ACC: r["adv_acc"], R.VAL_CHANCE_ACC: self.chance}
         out.update({R.energy_key("val", k): v for k, v in trace.summary().items()})
-        gap = self._masking_gap(model, r["robust_mask"], r["adv_acc"]) if self.masking_n else 0.0
+        checked, broken = self._masking_counts(model, r["robust_mask"]) if self.masking_n else (0, 0)
+        gap = masking_gap(r["adv_acc"], checked, broken)
         out[R.VAL_ROBUST_ACC] = r["adv_acc"] - gap
         if self.masking_n:
-            out[R.VAL_MASKING_GAP], out[R.VAL_MASKED] = gap, float(gap > self.masking.threshold)
+            flagged = FLAG_RULES[self.masking.flag](r["adv_acc"], checked, broken, self.masking.threshold)
+            out[R.VAL_MASKING_GAP], out[R.VAL_MASKED] = gap, float(flagged)
         return out
 
-    def _masking_gap(self, model: nn.Module, weak_ok: torch.Tensor, pgd_acc: float) -> float:
-        """The check on the images among the first ``n`` that the validation attack left robust."""
+    def _masking_counts(self, model: nn.Module, weak_ok: torch.Tensor) -> tuple[int, int]:
+        """The check on the images among the first ``n`` that the validation attack left robust: how many it
+        attacked, how many it broke."""
         n = weak_ok.numel()
         x, y = next(iter(self.data.val_batches(n)))
         x, y = x[:n][weak_ok], y[:n][weak_ok]
         if not len(y):
-            return 0.0
+            return 0, 0
         survivors = masking_check(model, x, y, self.cfg.eval_epsilon / 255, self.cfg.eval_norm, self.masking)
-        return masking_gap(pgd_acc, len(y), len(y) - int(survivors.sum()))
+        return len(y), len(y) - int(survivors.sum())
 
     def probe(self, model: nn.Module) -> dict[str, float]:
         """The CO probe: clean and PGD accuracy and eval-mode ΔE on the fixed training batch."""
@@ -88,7 +92,7 @@ class Validator:
 
 
 def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, check) -> torch.Tensor:
-    """Which of ``(x, y)`` withstand APGD-CE, APGD-DLR if asked, then Square (``check``: a ``MaskingCheck``), model in eval mode,
+    """Which of ``(x, y)`` withstand APGD-CE, APGD-DLR and targeted APGD if asked, then Square (``check``: a ``MaskingCheck``), model in eval mode,
     fp32; a bool per image. The attacks seed themselves from ``check`` (torchattacks reseeds the global RNG)."""
     import torchattacks as ta
 
@@ -103,6 +107,13 @@ def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
             dlr = ta.APGD(model, norm=norm, eps=eps, steps=check.apgd_steps, n_restarts=1, loss="dlr", seed=0)
             with torch.no_grad():
                 ok[ok.clone()] = model(dlr(x[ok], y[ok])).argmax(1) == y[ok]
+        if check.apgd_targets and ok.any():
+            with torch.no_grad():
+                classes = model(x[:1]).shape[1]
+            apgdt = ta.APGDT(model, norm=norm, eps=eps, steps=check.apgd_steps, n_restarts=1, n_classes=classes, seed=0)
+            apgdt.n_target_classes = min(check.apgd_targets, classes - 1)  # the most likely other classes first
+            with torch.no_grad():
+                ok[ok.clone()] = model(apgdt(x[ok], y[ok])).argmax(1) == y[ok]
         if check.square_queries and ok.any():
             square = ta.Square(model, norm=norm, eps=eps, n_queries=check.square_queries, n_restarts=1, seed=0)
             with torch.no_grad():
@@ -110,15 +121,3 @@ def masking_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     finally:
         model.train(was_training)
     return ok
-
-
-def masking_gap(pgd_acc: float, checked: int, broken: int) -> float:
-    """``val/masking_gap``: the validation PGD accuracy times the share of the ``checked`` PGD-robust images
-    (among the first ``n``) that the check ``broke``.
-
-    A ratio estimate: when the check covers the whole validation split it is exactly the share of validation
-    images only the check broke; on a subset it scales the subset's survival rate to the whole split, so
-    ``val/robust_acc = val/pgd_acc − gap`` stays in [0, ``val/pgd_acc``]. (Subtracting ``broken / n`` instead
-    read below 0 when the first ``n`` images held more of the few PGD-robust ones than the split does.)
-    """
-    return pgd_acc * broken / checked if checked else 0.0

@@ -185,9 +185,9 @@ class MaskingCheck(_Strict):
     """A per-epoch check that the validation reading is not fooled by gradient masking (issue 14).
 
     On the first ``n`` validation images, the ones the validation PGD left robust are attacked again by
-    APGD-CE (``apgd_steps`` iterations, fra31's settings), optionally APGD-DLR (``apgd_dlr``), and then, on
-    the survivors, by the gradient-free Square attack (``square_queries`` queries), at the same radius: a gradient-based check alone cannot
-    see masking that zeroes or shatters gradients. ``val/masking_gap`` = the share of those images only the
+    APGD-CE (``apgd_steps`` iterations, fra31's settings), optionally APGD-DLR (``apgd_dlr``) and targeted APGD
+    (``apgd_targets``), and then, on the survivors, by the gradient-free Square attack (``square_queries``
+    queries), at the same radius: a gradient-based check alone cannot see masking that zeroes or shatters gradients. ``val/masking_gap`` = the share of those images only the
     check broke, ``val/robust_acc`` = ``val/pgd_acc`` − ``val/masking_gap``: what model selection and (via
     ``best/val_robust_acc``) the default search objective read. An epoch whose gap exceeds ``threshold`` is
     flagged (``val/masked`` = 1); the flag marks the trial when that epoch is selected (``best/masked``), it
@@ -201,9 +201,15 @@ class MaskingCheck(_Strict):
                            "checkpoints (truth on 1,000 test images), with square_queries 1000, it flagged 20 of 22 "
                            "masked ones (the default: 16) and 1 of 13 others (the default: 0), at 5.8 s per check on "
                            "128 images vs 2.1 s.")
+    apgd_targets: int = Field(0, ge=0, description="Also targeted APGD (AutoAttack's APGD-T: the DLR-targeted loss, "
+                              "``apgd_steps`` iterations per target) towards this many of the most likely other "
+                              "classes (AutoAttack standard: 9 of CIFAR-10's; 0: none), on the survivors, before Square.")
     square_queries: int = Field(300, ge=0, description="Square attack queries on APGD's survivors (0: none).")
     threshold: float = Field(0.05, gt=0, le=1, description="Gap (fraction of the images) above which an epoch "
                              "is flagged as masked.")
+    flag: Literal["gap", "gap_bound"] = Field("gap", description="Flag rule (trainables/evaluation/masking_flag.py): "
+                                             "gap: the estimated gap exceeds threshold; gap_bound: its one-sided 95 % "
+                                             "lower bound does.")
 
 
 class EvalConfig(_Strict):

@@ -58,6 +58,17 @@ def test_the_masking_check_flags_the_masked_epochs(masked_run):
         assert m[R.VAL_ROBUST_ACC] == pytest.approx(m[R.VAL_PGD_ACC] - m[R.VAL_MASKING_GAP])
 
 
+def test_the_binomial_flag_rule_also_flags_the_masked_model(masked_run):
+    """``flag: gap_bound`` (the gap's 95 % lower bound above the threshold) on the same masked weights."""
+    from trainables.evaluation.validation import Validator
+
+    t, _ = masked_run
+    masking = t.cfg.eval.masking.model_copy(update={"flag": "gap_bound"})
+    cfg = t.cfg.model_copy(update={"eval": t.cfg.eval.model_copy(update={"masking": masking})})
+    m = Validator(cfg, t.data, t.eval_autocast)(t.net)
+    assert m[R.VAL_MASKED] == 1.0 and m[R.VAL_MASKING_GAP] > 0.15
+
+
 def test_a_masked_epoch_is_selected_on_its_checked_reading_and_marks_the_trial(masked_run):
     t, (honest, *masked) = masked_run
     best = max(range(len(masked)), key=lambda i: (masked[i][R.VAL_ROBUST_ACC], -i))
@@ -103,8 +114,23 @@ def test_apgd_dlr_sees_what_a_saturated_cross_entropy_hides(masked_run):
     assert not (both & ~ce).any() and both.sum() < ce.sum() - 5
 
 
+def test_targeted_apgd_sees_what_a_saturated_cross_entropy_hides(masked_run):
+    """``apgd_targeted`` chains AutoAttack's APGD-T (DLR-targeted, scale-invariant) on the survivors: it can only
+    remove survivors, and behind saturated logits it breaks what APGD-CE no longer can."""
+    from trainables.schema.config import MaskingCheck
+
+    t, _ = masked_run
+    x, y = next(iter(t.data.val_batches(128)))
+    model = SaturatedLogits(t.model).eval()
+    ce = masking_check(model, x, y, 16 / 255, "linf", MaskingCheck(apgd_steps=5, square_queries=0))
+    top3, all9 = (masking_check(model, x, y, 16 / 255, "linf", MaskingCheck(apgd_steps=5, square_queries=0,
+                                                                           apgd_targets=k)) for k in (3, 9))
+    assert not (top3 & ~ce).any() and top3.sum() < ce.sum() - 5
+    assert not (all9 & ~top3).any()  # more targets: the same first three, then more
+
+
 def test_masking_gap_is_a_ratio_estimate_that_never_reads_below_zero():
-    from trainables.evaluation.validation import masking_gap
+    from trainables.evaluation.masking_flag import masking_gap
 
     # the check covers the whole split (pgd_acc = 0.25 of 128 = 32 robust, 8 broken): exactly 8 / 128
     assert masking_gap(0.25, 32, 8) == pytest.approx(8 / 128)
