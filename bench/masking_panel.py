@@ -105,6 +105,9 @@ CHECKS: dict[str, Callable] = {
     # added with the held-out panel, before any of its readings: APGD-T at a third of its cost
     "APGD-CE + APGD-T top 3 + Square 1000": _attacks(("apgd_ce", "apgd_t", "square"), 1000, targets=3),
 }
+# how a stored check name is printed: the check that was the default until issue 26, and the one chosen then
+SHOWN = {"APGD-CE + Square 300 (default)": "APGD-CE + Square 300 (until issue 26)",
+         "APGD-CE + APGD-T top 3 + Square 1000": "APGD-CE + APGD-T top 3 + Square 1000 (default)"}
 AA_CHECK = "AutoAttack standard"  # as a check: read off the validation AutoAttack run, not run twice
 
 
@@ -123,12 +126,12 @@ def wilson_lower(k: int, n: int) -> float:
 
 
 FLAGS: dict[str, Callable[[float, int, int], bool]] = {
-    "gap > 0.05 (default)": _platform("gap"),
+    "gap > 0.05 (flag: gap)": _platform("gap"),
     "broken share > 0.10, 95 % bound": lambda pgd, checked, broken: wilson_lower(broken, checked) > 0.10,
     "broken share > 0.05, 95 % bound": lambda pgd, checked, broken: wilson_lower(broken, checked) > 0.05,
     # added before the ground truth on 1,000 test images was read: the gap rule made binomial, flagging only when
     # the gap's one-sided 95 % lower bound (PGD accuracy x the Wilson bound of the broken share) exceeds 0.05
-    "gap's 95 % bound > 0.05": _platform("gap_bound"),
+    "gap's 95 % bound > 0.05 (flag: gap_bound)": _platform("gap_bound"),
 }
 
 
@@ -330,7 +333,7 @@ def cost_table(rows: list[dict]) -> list[str]:
     checks = list(dict.fromkeys(c for r in rows for c in r["checks"]))
     groups = {f: [r for r in rows if family(r["name"]) == f and r.get("train_epoch_s")] for f in
               dict.fromkeys(family(r["name"]) for r in rows)}
-    lines = ["| corpus | checkpoints | training epoch, s | " + " | ".join(f"{c}, s" for c in checks) + " |",
+    lines = ["| corpus | checkpoints | training epoch, s | " + " | ".join(f"{SHOWN.get(c, c)}, s" for c in checks) + " |",
              "|" + "---|" * (3 + len(checks))]
     for f, these in groups.items():
         if these:
@@ -354,7 +357,7 @@ def markdown(rows: list[dict]) -> str:
     pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
     checks = list(dict.fromkeys(c for r in rows for c in r["checks"]))
     lines = ["| checkpoint | test images | test PGD-50×10 | test AutoAttack | masked (truth) | val PGD-10 | val AutoAttack | "
-             + " | ".join(f"{c}: reading" for c in checks) + " |", "|" + "---|" * (7 + len(checks))]
+             + " | ".join(f"{SHOWN.get(c, c)}: reading" for c in checks) + " |", "|" + "---|" * (7 + len(checks))]
     for r in rows:
         lines.append(f"| {r['name']} | {r.get('test_n', '')} | {pct(r['test_pgd50x10'])} | {pct(r['test_autoattack'])} | "
                      f"{'yes' if r['masked'] else 'no'} | {pct(r['val_pgd10'])} | {pct(r['val_autoattack'])} | "
@@ -376,15 +379,18 @@ def _summary(rows: list[dict], checks: list[str], panel: str) -> list[str]:
     other = [r for r in rows if not r["masked"]]
     lines = [f"{panel.capitalize() + ' panel: ' if panel else ''}{len(rows)} checkpoints, {len(masked)} masked by the "
              "ground truth.", "",
-             "| check | flag rule | flags the masked (recall) | flags the others | reading within 3 points of val "
-             "AutoAttack | seconds per check (mean) |", "|---|---|---|---|---|---|"]
+             "| check | flag rule | flags the masked (recall) | flags the others | flag agrees with val AutoAttack "
+             "> 5 points below val PGD-10 | reading within 3 points of val AutoAttack | seconds per check (mean) |",
+             "|---|---|---|---|---|---|---|"]
     for c in checks:
         near = sum(abs(r["checks"][c]["reading"] - r["val_autoattack"]) <= NEAR for r in rows)
         secs = sum(r["checks"][c]["seconds"] for r in rows) / len(rows)
         for f in FLAGS:
             hit = sum(flag(r, c, f) for r in masked)
             false = sum(flag(r, c, f) for r in other)
-            lines.append(f"| {c} | {f} | {hit}/{len(masked)} | {false}/{len(other)} | {near}/{len(rows)} | {secs:.1f} |")
+            agree = sum(flag(r, c, f) == (r["val_pgd10"] - r["val_autoattack"] > TRUTH_GAP) for r in rows)
+            lines.append(f"| {SHOWN.get(c, c)} | {f} | {hit}/{len(masked)} | {false}/{len(other)} | {agree}/{len(rows)} | "
+                         f"{near}/{len(rows)} | {secs:.1f} |")
     return lines
 
 
@@ -400,6 +406,9 @@ def main(argv=None) -> int:
     ap.add_argument("--partial", default=None, help="each finished row is appended here; a rerun with the same n "
                     "skips those checkpoints (default: bench/out/masking_panel.partial.jsonl; --quick: a fresh file, "
                     "so it always measures)")
+    ap.add_argument("--recheck", default="", type=lambda v: [c for c in v.split(",") if c],
+                    help="comma-separated check names to run again on every stored row (their counts are "
+                    "deterministic; their seconds are then measured on this machine as it is now)")
     args = ap.parse_args(argv)
     if args.report:
         import gzip
@@ -409,6 +418,9 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.test_n, args.val_n = 32, 32
+    unknown = [c for c in args.recheck if c not in CHECKS]
+    if unknown:
+        raise SystemExit(f"--recheck {', '.join(unknown)}: not a check; the checks are: {'; '.join(CHECKS)}")
     entries = discover(args.quick)
     if not entries:
         raise SystemExit("no checkpoints under bench/out: run bench/co_corpus.py --grid answer --keep-checkpoints and "
@@ -420,12 +432,16 @@ def main(argv=None) -> int:
 
         args.partial = str(Path(tempfile.mkdtemp(prefix="masking_panel_quick_")) / "rows.jsonl")
     partial = Path(args.partial or OUT / "masking_panel.partial.jsonl")
-    done, val_rows = {}, {}
+    done, val_rows, before = {}, {}, {}
     if partial.exists():
         for line in partial.read_text().splitlines():
             r = json.loads(line)
             if r.get("val_n") != args.val_n:
                 continue
+            for c in args.recheck:
+                old = r["checks"].pop(c, None)
+                if old:
+                    before[(r["name"], c)] = (old["checked"], old["broken"])
             val_rows[r["name"]] = r  # a new --test-n reuses the validation side, a new check the rest
             complete = set(CHECKS) <= set(r["checks"]) and r.get("panel") is not None
             if complete and (r.get("test_n") == args.test_n or r["name"].startswith("RO ")):
@@ -441,6 +457,11 @@ def main(argv=None) -> int:
             f.write(json.dumps(done[r["name"]]) + "\n")
             f.flush()
     rows = [done[e.name] for e in entries]
+    changed = [k for k, v in before.items() if k[0] in done and
+               (done[k[0]]["checks"][k[1]]["checked"], done[k[0]]["checks"][k[1]]["broken"]) != v]
+    if before:
+        print(f"--recheck: {len(before) - len(changed)} of {len(before)} readings repeated their counts exactly"
+              + (f"; changed: {changed}" if changed else ""), flush=True)
     for r in rows:
         r.setdefault("train_epoch_s", train_epoch_s(r["path"]))
     print(markdown(rows))

@@ -14,11 +14,11 @@ from typing import Optional
 from trainables.schema import records as R
 
 BEST = (f"{R.BEST_VAL_ROBUST} is the reading of each trial's selected epoch: the epoch with the highest "
-        f"{R.VAL_ROBUST_ACC} (validation PGD accuracy minus what the masking check, APGD then Square, broke on top; "
+        f"{R.VAL_ROBUST_ACC} (validation PGD accuracy minus what the masking check, APGD-CE, APGD-T and Square, broke on top; "
         f"never the test set), whose weights are its best checkpoint; best/epoch is that epoch")
 MASKED = (f"MASKED: the masking check flagged the selected epoch ({R.BEST_MASKED} = 1): APGD and Square broke, among "
           f"the images PGD left robust, more validation accuracy than eval.masking.threshold "
-          f"(default 5 points; val/masking_gap), so PGD overstated it. The reading shown already "
+          f"(default 5 points, by its 95 % lower bound; val/masking_gap), so PGD overstated it. The reading shown already "
           f"subtracts that gap and stays the best estimate, but gradients may be masked: trust the AutoAttack "
           f"reading of the study's answer (`study evaluate`) over PGD for it (docs/method.md, 'Which checkpoint')")
 
