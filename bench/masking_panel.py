@@ -369,7 +369,7 @@ def markdown(rows: list[dict]) -> str:
                                     panel if len(these) < len(rows) else "")]
     if any(r.get("train_epoch_s") for r in rows):
         lines += ["", "Cost per epoch, one thread each: a training epoch of the run that left the checkpoint, and one "
-                  "check on 128 validation images.", "", *cost_table(rows)]
+                  "check on the validation images read (--val-n).", "", *cost_table(rows)]
     return "\n".join(lines)
 
 
