@@ -87,6 +87,12 @@ def _per_image_eval(trainer) -> tuple[dict, dict]:
     return out, per
 
 
+def _test_side(ev: dict | None) -> dict | None:
+    """The eval settings a test reading depends on: all but the per-epoch masking check, which picks the best
+    epoch during training (its checkpoint is already on disk) and does not enter the test attacks."""
+    return None if ev is None else {k: v for k, v in ev.items() if k != "masking"}
+
+
 def test_one(job: dict) -> dict:
     """Test evaluation of a trained run, per image; read back from its folder when done before."""
     import time
@@ -98,7 +104,7 @@ def test_one(job: dict) -> dict:
     path = Path(job["workdir"]) / PER_IMAGE_FILE
     if path.exists():
         saved = json.loads(path.read_text())
-        if saved.get("eval") == job["config"]["eval"] and saved.get("data") == job["config"]["data"]:
+        if _test_side(saved.get("eval")) == _test_side(job["config"]["eval"]) and saved.get("data") == job["config"]["data"]:
             return {**job, "final": saved["final"], "per_image": saved["per_image"], "final_wall_s": saved["wall_s"]}
     cfg = RunConfig.model_validate(job["config"])
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})
@@ -149,15 +155,20 @@ def _ci(x) -> str:
 
 
 def matched_wd(results: list[dict], ds: str, match_cell: str) -> str | None:
-    """The ``PGD-AT wd`` cell whose mean last-epoch training robust accuracy is nearest ``match_cell``'s."""
+    """The ``PGD-AT wd`` cell whose mean last-epoch training robust accuracy is nearest ``match_cell``'s, both
+    averaged over the seeds every weight-decay cell has (``--wd-pick-seeds``: later seeds run only the pick, so
+    the pick is judged on the seeds it was made on and does not move as they arrive)."""
     from trainables.schema import records as R
 
+    runs = [r for r in results if r["dataset"] == ds]
+    wds = [c for c in dict.fromkeys(r["cell"] for r in runs) if c.startswith("PGD-AT wd")]
+    seeds = set.intersection(*[{r["seed"] for r in runs if r["cell"] == c} for c in wds]) if wds else set()
+
     def train_adv(cell):
-        xs = [r["records"][-1][R.TRAIN_ADV_ACC] for r in results if (r["dataset"], r["cell"]) == (ds, cell)]
+        xs = [r["records"][-1][R.TRAIN_ADV_ACC] for r in runs if r["cell"] == cell and r["seed"] in seeds]
         return statistics.mean(xs) if xs else math.nan
 
     target = train_adv(match_cell)
-    wds = [c for c in dict.fromkeys(r["cell"] for r in results if r["dataset"] == ds) if c.startswith("PGD-AT wd")]
     wds = [c for c in wds if math.isfinite(train_adv(c))]
     if not wds or not math.isfinite(target):
         return None

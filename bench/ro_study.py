@@ -19,6 +19,9 @@ Issue 28's grid ("RO at reviewer strength", ``bench/ro_reviewer.py``): ``--split
 training subset and validation split), ``--wds`` (PGD-AT + weight-decay cells), ``--no-extras`` (no joint /
 energy-weight cells), ``--test-all`` (every run tested right after its training, per-image bits kept).
 Runs go seed by seed (every cell of seed 0, then of seed 1, ...), so a stopped grid leaves whole seeds.
+``--wd-pick-seeds 1`` runs the weight-decay cells on seed 0 only and then, for seeds 1 on, the one whose training
+robust accuracy is nearest ``--match-cell``'s. The per-epoch masking check is pinned (``--masking-*``), so a change
+of the platform's default does not change how a grid's later runs pick their best epoch.
 
 Runs live in ``bench/out/ro_study/runs/<run>/`` (records.jsonl, checkpoints: a rerun resumes and
 skips finished runs); the traces and tables in ``bench/out/ro_study/<name>.json``. bench/out is lost with the
@@ -89,7 +92,10 @@ def run_config(ds: str, root: str, label: str, cell: dict, seed: int, args) -> d
     name, eps = DATASETS[ds]
     eps = args.epsilon or eps
     slug = label.lower().replace(" ", "-").replace("+", "")
-    masking = {"n": args.masking_n, "apgd_steps": args.masking_apgd, "square_queries": args.masking_square}
+    # every setting of the check pinned, so runs trained before and after a change of the platform's default
+    # (issue 26: APGD-T top 3, binomial flag) select their best epoch by the same rule within one grid
+    masking = {"n": args.masking_n, "apgd_steps": args.masking_apgd, "square_queries": args.masking_square,
+               "apgd_targets": args.masking_apgd_targets, "flag": args.masking_flag}
     return {
         "name": f"ro-{ds}-{slug}" + (f"-e{eps:g}" if args.epsilon else "") + f"-s{seed}",
         "data": {"name": name, "root": root, "train_subset": args.train_subset, "val_size": args.val_size,
@@ -168,6 +174,18 @@ def build_jobs(args, roots: dict[str, str]) -> list[dict]:
     return jobs
 
 
+def later_jobs(args, jobs: list[dict], results: list[dict]) -> list[dict]:
+    """``--wd-pick-seeds N``: the runs of seeds ≥ N, of the weight-decay cells only the one matched to
+    ``--match-cell`` on seeds < N (bench/ro_reviewer.matched_wd; training accuracies, no test figure)."""
+    if args.wd_pick_seeds is None:
+        return []
+    pick = {ds: RV.matched_wd(results, ds, args.match_cell) for ds in args.datasets}
+    for ds, cell in pick.items():
+        print(f"{ds}: weight decay for seeds ≥ {args.wd_pick_seeds}: {cell}", flush=True)
+    return [j for j in jobs if j["seed"] >= args.wd_pick_seeds
+            and (not j["cell"].startswith("PGD-AT wd") or j["cell"] == pick[j["dataset"]])]
+
+
 def final_jobs(args, results: list[dict], table: list[dict]) -> list[dict]:
     """The baseline and the best DER cell (by mean best validation robust accuracy) of each dataset."""
     picks = []
@@ -244,6 +262,9 @@ def parse(argv):
     ap.add_argument("--masking-n", type=int, default=128)
     ap.add_argument("--masking-apgd", type=int, default=50)
     ap.add_argument("--masking-square", type=int, default=100)
+    ap.add_argument("--masking-apgd-targets", type=int, default=0, help="targeted APGD classes in the per-epoch "
+                    "check (0: the check the grids of issues 16 and 28 were trained with)")
+    ap.add_argument("--masking-flag", default="gap", help="the per-epoch check's flag rule (gap, gap_bound)")
     ap.add_argument("--aa-n", type=int, default=500, help="test images for AutoAttack (PGD-50×10: all of --test-subset)")
     ap.add_argument("--no-final", action="store_true", help="skip the test evaluation")
     ap.add_argument("--test-all", action="store_true", help="test every run right after its training, keeping "
@@ -255,6 +276,8 @@ def parse(argv):
     ap.add_argument("--no-extras", action="store_true", help="leave out the +joint and energy-weight cells")
     ap.add_argument("--match-cell", default="DER 10", help="the DER cell whose training robust accuracy the "
                     "weight-decay baseline is matched to")
+    ap.add_argument("--wd-pick-seeds", type=int, default=None, help="run the 'PGD-AT wd' cells on the first N "
+                    "seeds only; later seeds run just the one matched to --match-cell on those seeds (default: all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 seed, 4 epochs")
     ap.add_argument("--pilot", action="store_true", help="PGD-AT at a few widths/sizes, one seed (PILOT)")
@@ -344,7 +367,13 @@ def main(argv=None) -> int:
             finals.append({k: v for k, v in r.items() if k != "records"})
             save(out, args, time.perf_counter() - t0, None, None, results, finals)
 
-        pool_map(train_test_one, jobs, args.workers, done)
+        first = [j for j in jobs if args.wd_pick_seeds is None or j["seed"] < args.wd_pick_seeds]
+        pool_map(train_test_one, first, args.workers, done)
+        rest = later_jobs(args, jobs, results)
+        if rest:
+            print(f"{len(rest)} runs of seeds ≥ {args.wd_pick_seeds} (weight decay picked on the earlier seeds)",
+                  flush=True)
+            pool_map(train_test_one, rest, args.workers, done)
     else:
         results = pool_map(train_one, jobs, args.workers, print_run)
         train_wall = time.perf_counter() - t0

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 import ro_study  # noqa: E402
@@ -35,3 +37,52 @@ def test_a_restored_run_has_its_records_and_test_readings_and_is_not_redone(tmp_
     tested = ro_study.RV.test_one(job)  # read back from the folder: a Trainer would fail on this toy config
     assert tested["per_image"] == {"best/autoattack": "1010"} and tested["final_wall_s"] == 9.0
     assert ro_study.restore(ro_study.read_saved(packed), out) == 0  # a folder already whole is left alone
+
+
+def test_a_reading_is_read_back_when_only_the_per_epoch_masking_check_is_written_differently(tmp_path):
+    """Runs trained before the check's settings were pinned in the grid's configs keep their test readings: the
+    check picked the best epoch during training and does not enter the test attacks. Test settings still count."""
+    packed = tmp_path / "grid.json.gz"
+    with gzip.open(packed, "wt") as f:
+        json.dump(_saved("/elsewhere/runs/grid-s0"), f)
+    ro_study.restore(ro_study.read_saved(packed), tmp_path / "out")
+    wd = str(tmp_path / "out" / "runs" / "grid-s0")
+    job = {**_saved(wd)["finals"][0], "workdir": wd}
+    pinned = {**job, "config": {**job["config"], "eval": {**job["config"]["eval"],
+                                                           "masking": {"apgd_targets": 0, "flag": "gap"}}}}
+    assert ro_study.RV.test_one(pinned)["final_wall_s"] == 9.0
+    other_test = {**job, "config": {**job["config"], "eval": {"autoattack_n": 8}}}
+    with pytest.raises(Exception):  # another test setting is attacked again: a Trainer, failing on the toy config
+        ro_study.RV.test_one(other_test)
+
+
+def _args(*extra: str):
+    return ro_study.parse(["--datasets", "fmnist", "--lambdas", "1,10", "--wds", "5e-3,2e-2,5e-2", "--no-extras",
+                           "--seeds", "3", "--test-all", *extra])
+
+
+def _result(cell: str, seed: int, train_adv: float) -> dict:
+    from trainables.schema import records as R
+
+    return {"dataset": "fmnist", "cell": cell, "seed": seed, "records": [{R.TRAIN_ADV_ACC: train_adv}]}
+
+
+def test_later_seeds_run_only_the_weight_decay_matched_on_the_first_seeds():
+    args = _args("--wd-pick-seeds", "1")
+    jobs = ro_study.build_jobs(args, {"fmnist": "/data"})
+    assert len(jobs) == 3 * 7
+    seed0 = [_result("DER 10", 0, 0.86), _result("PGD-AT wd 0.005", 0, 0.97), _result("PGD-AT wd 0.02", 0, 0.88),
+             _result("PGD-AT wd 0.05", 0, 0.55)]
+    rest = ro_study.later_jobs(args, jobs, seed0)
+    assert {j["seed"] for j in rest} == {1, 2}
+    assert sorted({j["cell"] for j in rest}) == ["DER 1", "DER 10", "PGD-AT", "PGD-AT wd 0.02", "TRADES"]
+    assert ro_study.later_jobs(_args(), jobs, seed0) == []  # without the option every seed runs every cell
+
+
+def test_the_match_is_judged_on_the_seeds_every_weight_decay_cell_has():
+    """Later seeds of the picked cell alone must not move the pick (they exist only because it was picked)."""
+    rs = [_result("DER 10", s, 0.86) for s in range(3)]
+    rs += [_result("PGD-AT wd 0.02", 0, 0.88), _result("PGD-AT wd 0.05", 0, 0.85)]  # 0.05 nearer on seed 0
+    rs += [_result("PGD-AT wd 0.05", s, 0.60) for s in (1, 2)]  # its later seeds alone would make 0.02 nearer
+    assert ro_study.RV.matched_wd(rs, "fmnist", "DER 10") == "PGD-AT wd 0.05"
+    assert ro_study.RV.matched_wd(rs[:3], "fmnist", "DER 10") is None  # no weight-decay cell: no baseline
