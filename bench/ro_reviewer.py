@@ -8,8 +8,9 @@ clean, under each PGD-k×r, and under AutoAttack (on its first ``eval.autoattack
 written to ``test_per_image.json`` in the run's folder, and a rerun with the same data and eval settings reads
 them back instead of attacking again.
 
-Headline (``print_headline``): per cell, AutoAttack accuracy of the best and the last checkpoint and their gap
-best − last; the gap of PGD-50×10; the differences to the baseline cell. Intervals are 95 % percentile
+Headline (``headline_markdown``): per cell, AutoAttack accuracy of the best and the last checkpoint and their gap
+best − last; the gap of PGD-50×10; the differences to the baseline cell, last to last, best to best, and this
+cell's last to the baseline's best (PGD-AT with validation early stopping, the usual answer to RO). Intervals are 95 % percentile
 bootstrap intervals, resampling seeds and test images together (the same resampled images for every seed and
 both checkpoints / both cells: paired). With ``--split-per-seed`` a seed also fixes the training subset and
 the validation split, so two cells' runs of one seed share their data and are paired by seed too.
@@ -175,23 +176,25 @@ def matched_wd(results: list[dict], ds: str, match_cell: str) -> str | None:
     return min(wds, key=lambda c: abs(train_adv(c) - target))
 
 
-def print_headline(results: list[dict], finals: list[dict], match_cell: str = "DER 10", base: str = "PGD-AT") -> None:
-    """AutoAttack best / last / gap per cell with paired bootstrap intervals (see the module doc)."""
+def headline_markdown(results: list[dict], finals: list[dict], match_cell: str = "DER 10", base: str = "PGD-AT") -> str:
+    """AutoAttack best / last / gap per cell with paired bootstrap intervals (see the module doc), as markdown
+    (bench/replay.py checks it against bench/README.md)."""
     from trainables.schema import records as R
 
     finals = [f for f in finals if f.get("per_image")]
-    if not finals:
-        return
+    out: list[str] = []
+    emit = out.append
     pgd = sorted({k.split("/")[1] for f in finals for k in f["per_image"] if "/pgd" in k})[:1]
     for ds in dict.fromkeys(f["dataset"] for f in finals):
         rng = np.random.default_rng(SEED)
         wd = matched_wd(results, ds, match_cell)
-        print(f"\n{ds}: test, AutoAttack (standard) and {pgd[0] if pgd else 'PGD'} per image; mean over seeds and "
-              f"images [95 % bootstrap over images and seeds, B = {B}], in %. Regularised baseline: {wd or '–'} "
-              f"(training robust accuracy nearest {match_cell}'s)\n")
-        print(f"| cell | seeds | train adv acc last | AA best | AA last | **AA gap best − last** "
-              f"| {pgd[0] if pgd else ''} gap | AA last − {base} | AA best − {base} | AA last − {match_cell} |")
-        print("|---" * 10 + "|")
+        emit(f"\n{ds}: test, AutoAttack (standard) and {pgd[0] if pgd else 'PGD'} per image; mean over seeds and "
+             f"images [95 % bootstrap over images and seeds, B = {B}], in %. Regularised baseline: {wd or '–'} "
+             f"(training robust accuracy nearest {match_cell}'s)\n")
+        emit(f"| cell | seeds | train adv acc last | AA best | AA last | **AA gap best − last** "
+             f"| {pgd[0] if pgd else ''} gap | AA last − {base} | AA best − {base} | AA last − {base} best "
+             f"| AA last − {match_cell} |")
+        emit("|---" * 11 + "|")
         for cell in dict.fromkeys(f["cell"] for f in finals if f["dataset"] == ds):
             best, last = _matrix(finals, ds, cell, "best/autoattack"), _matrix(finals, ds, cell, "last/autoattack")
             if not best:
@@ -202,8 +205,18 @@ def print_headline(results: list[dict], finals: list[dict], match_cell: str = "D
             acc = lambda m: f"{100 * np.mean([v.mean() for v in m.values()]):.1f}"  # noqa: E731
             vs = lambda key, other: diff(_matrix(finals, ds, cell, key), _matrix(finals, ds, other, key), rng) \
                 if other != cell else None  # noqa: E731
+            cross = lambda m, other: diff(m, _matrix(finals, ds, other, "best/autoattack"), rng) \
+                if other != cell else None  # noqa: E731  (this cell's last vs the other's early-stopped best)
             name = cell + (" (matched)" if cell == wd else "")
-            print(f"| {name} | {len(best)} | {100 * statistics.mean(tr):.1f} | {acc(best)} | {acc(last)} "
-                  f"| **{_ci(diff(best, last, rng))}** | {_ci(diff(pb, pl, rng))} "
-                  f"| {_ci(vs('last/autoattack', base))} | {_ci(vs('best/autoattack', base))} "
-                  f"| {_ci(vs('last/autoattack', match_cell))} |")
+            emit(f"| {name} | {len(best)} | {100 * statistics.mean(tr):.1f} | {acc(best)} | {acc(last)} "
+                 f"| **{_ci(diff(best, last, rng))}** | {_ci(diff(pb, pl, rng))} "
+                 f"| {_ci(vs('last/autoattack', base))} | {_ci(vs('best/autoattack', base))} "
+                 f"| {_ci(cross(last, base))} "
+                 f"| {_ci(vs('last/autoattack', match_cell))} |")
+    return "\n".join(out).strip()
+
+
+def print_headline(results: list[dict], finals: list[dict], match_cell: str = "DER 10", base: str = "PGD-AT") -> None:
+    text = headline_markdown(results, finals, match_cell, base)
+    if text:
+        print("\n" + text)
