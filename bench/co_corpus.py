@@ -233,6 +233,25 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def der_markdown(rows: list[dict]) -> str:
+    """The corpus pooled over ε, per method and DER λ: collapses, their Wilson interval, and Fisher's exact test
+    against λ = 0 of the same method (the figures behind "DER at λ ≤ 1 did not lower the rate of CO")."""
+    from bench.two_sample import fisher_exact_p
+
+    pooled: dict = {}
+    for w in rows:
+        c = pooled.setdefault((w["method"], w["alpha_mult"], w["der"]), [0, 0])
+        c[0], c[1] = c[0] + w["collapsed"], c[1] + w["runs"]
+    lines = ["| method (α) | DER λ | runs (ε × seeds) | classic CO | 95 % Wilson | Fisher's exact p vs λ = 0 |",
+             "|---|---|---|---|---|---|"]
+    for (method, am, der), (k, n) in sorted(pooled.items()):
+        lo, hi = wilson(k, n)
+        k0, n0 = pooled.get((method, am, 0.0), (0, 0))
+        p_value = "–" if der == 0 or not n0 else f"{fisher_exact_p(k0, n0, k, n):.2f}"
+        lines.append(f"| {method} ({am:g}ε) | {der:g} | {n} | {k} | {lo:.2f}–{hi:.2f} | {p_value} |")
+    return "\n".join(lines)
+
+
 def bn_mode_markdown(runs: list[dict]) -> str:
     """The paired BatchNorm-mode corpus (the same settings and seeds, the training attack's BatchNorm in train vs
     eval mode) as a markdown table with Fisher's exact test per ε and pooled (bench/replay.py)."""

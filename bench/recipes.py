@@ -112,6 +112,34 @@ def released(path: str, aa_n: int = 0) -> dict:
     return out
 
 
+def save_released(args) -> None:
+    """Evaluate the released model alone and keep its readings, the command and the commit (bench/results/)."""
+    import subprocess
+
+    aa_n = 100 if args.aa_n is None else args.aa_n
+    t0 = time.perf_counter()
+    r = released(args.released, aa_n)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    Path(args.released_out).write_text(json.dumps({
+        "command": "STUDY_DATA_DIR=../shared/data .venv/bin/python bench/recipes.py --released <fast_adversarial>/MNIST/"
+                   f"models/fgsm.pth --aa-n {aa_n} --released-out {args.released_out}",
+        "commit": commit, "aa_n": aa_n, "test_images": 1000, "readings": r,
+        "wall_s": round(time.perf_counter() - t0, 1)}, indent=1) + "\n")
+    print(f"released fgsm.pth: {r} -> {args.released_out}")
+
+
+def released_markdown(saved: dict) -> str:
+    """The released model's two rows (its evaluator's published figures, ours) as bench/README.md's table."""
+    ref, r = load_recipe().reference.figures, saved["readings"]
+    aa = f"{r['autoattack']:.3f}" if "autoattack" in r else "–"
+    return "\n".join([
+        f"| model | clean | PGD-50×10 (first {saved['test_images']:,} test images) | AutoAttack (first {saved['aa_n']}) |",
+        "|---|---|---|---|",
+        f"| reference: released `fgsm.pth`, fast_adversarial's evaluator | {ref['test/last/clean_acc']:.3f} "
+        f"| {ref['test/last/pgd50x10_acc']:.3f} | – |",
+        f"| released `fgsm.pth`, the platform's evaluator | {r['clean']:.3f} | {r['pgd50x10']:.3f} | {aa} |"])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -120,6 +148,8 @@ def main() -> None:
     p.add_argument("--aa-n", type=int, default=None,
                    help="test images for AutoAttack on the recipe runs (0: none; default 100, --compare-reference 200)")
     p.add_argument("--released", default=None, help="fast_adversarial MNIST/models/fgsm.pth, evaluated here too")
+    p.add_argument("--released-out", default=None, help="with --released: evaluate only the released model and "
+                   "write its readings to this JSON (bench/results/released_fa_mnist.json, replayed by bench/replay.py)")
     p.add_argument("--out", default=str(REPO / "bench" / "out" / "recipes"))
     p.add_argument("--report-only", action="store_true", help="print the tables from OUT/results.json again")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 epoch on 2,000 training images, 200 test images")
@@ -128,6 +158,8 @@ def main() -> None:
     if args.quick:
         QUICK.update({"epochs": 1, "data.train_subset": 2000, "data.test_subset": 200})
     seeds = [int(s) for s in args.seeds.split(",") if s]
+    if args.released and args.released_out:
+        return save_released(args)
     if args.compare_reference:
         return recipe_compare.main(args, seeds, job_config)
     if args.aa_n is None:

@@ -37,6 +37,37 @@ def _corpus(file: str) -> Callable[[], str]:
     return table
 
 
+def _corpus_by_der(file: str) -> Callable[[], str]:
+    def table() -> str:
+        from bench.co_corpus import der_markdown, summarize
+        from bench.traces import load
+
+        return der_markdown(summarize(load(RESULTS / file), by_name=True))
+    return table
+
+
+def _released(file: str) -> Callable[[], str]:
+    def table() -> str:
+        import json
+
+        from bench.recipes import released_markdown
+
+        return released_markdown(json.loads((RESULTS / file).read_text()))
+    return table
+
+
+def _ro(file: str, match_cell: str = "DER 10") -> Callable[[], str]:
+    def table() -> str:
+        sys.path.insert(0, str(REPO / "bench"))  # ro_study imports its siblings by name
+        from bench.ro_study import read_saved
+        from bench.ro_reviewer import headline_markdown
+
+        saved = read_saved(RESULTS / file)
+        return (f"{len(saved['runs'])} runs finished.\n\n"
+                + headline_markdown(saved["runs"], saved.get("finals", []), match_cell))
+    return table
+
+
 def _bn_modes(file: str) -> Callable[[], str]:
     def table() -> str:
         from bench.co_corpus import bn_mode_markdown
@@ -136,6 +167,9 @@ TABLES.update({
     "soak": _soak("soak.json"),
     "masking_panel": _masking("masking_panel.json.gz"),
     "own_study": _own_study("own_study.json"),
+    "answer_corpus_by_lambda": _corpus_by_der("answer_corpus.json.gz"),
+    "released_fa_mnist": _released("released_fa_mnist.json"),
+    "ro_reviewer": _ro("ro_reviewer.json.gz"),
 })
 
 

@@ -240,7 +240,7 @@ def pilot(args, roots) -> list[dict]:
     return jobs
 
 
-def parse(argv):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default="cifar10,fmnist", type=lambda s: s.split(","),
                     help="the first gets every cell, the others --second-cells")
@@ -290,7 +290,13 @@ def parse(argv):
     ap.add_argument("--name", default=None, help="output name (default: ro_study, ro_quick, ro_pilot)")
     ap.add_argument("--data-dir", default=os.environ.get("STUDY_DATA_DIR", str(Path(__file__).parents[2] / "shared" / "data")))
     ap.add_argument("--out-dir", default=str(OUT))
-    args = ap.parse_args(argv)
+    ap.add_argument("--pack", default=None, help="gzip a grid's saved JSON (this path) into bench/results/NAME.json.gz "
+                    "with the command that made it and the commit it is packed at, and exit")
+    return ap
+
+
+def parse(argv):
+    args = parser().parse_args(argv)
     if args.quick:
         args.__dict__.update(seeds=1, epochs=4, train_subset=256, val_size=128, test_subset=64, width=8, masking_n=16,
                              masking_apgd=5, masking_square=10, aa_n=16, lambdas=[1.0], second_cells=["PGD-AT"])
@@ -341,8 +347,48 @@ def restore(saved: dict, out_dir: Path) -> int:
     return n
 
 
+def command_of(saved_args: dict) -> str:
+    """The command line that gives ``saved_args`` (every option that differs from its default)."""
+    parts = []
+    for action in parser()._actions:
+        if not action.option_strings or action.dest not in saved_args or action.dest in ("restore", "pack", "help"):
+            continue
+        default = action.default
+        if isinstance(default, str) and action.type is not None:
+            default = action.type(default)
+        value = saved_args[action.dest]
+        if action.dest == "data_dir" or value == default or value is None:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(value, bool):
+            parts.append(flag)
+        else:
+            shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, list) \
+                else f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{flag} {shown}")
+    return "STUDY_DATA_DIR=../shared/data .venv/bin/python bench/ro_study.py " + " ".join(parts)
+
+
+def pack(src: str) -> Path:
+    """bench/results/NAME.json.gz from a grid's saved JSON, with its command and the commit it is packed at."""
+    import gzip
+
+    from bench.traces import commit
+
+    saved = read_saved(src)
+    saved = {"command": command_of(saved["args"]), "commit": commit(), **saved}
+    out = Path(__file__).parent / "results" / f"{saved['args']['name']}.json.gz"
+    with gzip.open(out, "wt", compresslevel=9) as f:
+        json.dump(saved, f, default=str)
+    return out
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.pack:
+        out = pack(args.pack)
+        print(f"{out}: {read_saved(out)['command']}")
+        return 0
     if args.replay:
         saved = read_saved(args.replay)
         analyse(args, saved["runs"], saved.get("finals", []))

@@ -86,3 +86,14 @@ def test_the_match_is_judged_on_the_seeds_every_weight_decay_cell_has():
     rs += [_result("PGD-AT wd 0.05", s, 0.60) for s in (1, 2)]  # its later seeds alone would make 0.02 nearer
     assert ro_study.RV.matched_wd(rs, "fmnist", "DER 10") == "PGD-AT wd 0.05"
     assert ro_study.RV.matched_wd(rs[:3], "fmnist", "DER 10") is None  # no weight-decay cell: no baseline
+
+
+def test_the_packed_command_gives_back_the_grids_settings():
+    """bench/results/ro_reviewer.json.gz carries the command that made it: parsed again, it gives the same settings."""
+    import shlex
+
+    args = _args("--wd-pick-seeds", "1", "--epsilon", "12.75", "--split-per-seed", "--name", "grid")
+    words = shlex.split(ro_study.command_of(vars(args)))
+    assert words[:3] == ["STUDY_DATA_DIR=../shared/data", ".venv/bin/python", "bench/ro_study.py"]
+    again = vars(ro_study.parse(words[3:]))
+    assert {k: v for k, v in again.items() if k != "data_dir"} == {k: v for k, v in vars(args).items() if k != "data_dir"}
