@@ -10,7 +10,9 @@ them back instead of attacking again.
 
 Headline (``headline_markdown``): per cell, AutoAttack accuracy of the best and the last checkpoint and their gap
 best − last; the gap of PGD-50×10; the differences to the baseline cell, last to last, best to best, and this
-cell's last to the baseline's best (PGD-AT with validation early stopping, the usual answer to RO). Intervals are 95 % percentile
+cell's last to the baseline's best (PGD-AT with validation early stopping, the usual answer to RO); and how many
+seeds ended as a constant classifier (validation clean accuracy within the degenerate rule's margin of the majority
+class: ΔE ≡ 0 is DER's trivial minimiser), whose "gap" is no robust overfitting. Intervals are 95 % percentile
 bootstrap intervals, resampling seeds and test images together (the same resampled images for every seed and
 both checkpoints / both cells: paired). With ``--split-per-seed`` a seed also fixes the training subset and
 the validation split, so two cells' runs of one seed share their data and are paired by seed too.
@@ -181,6 +183,14 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
     (bench/replay.py checks it against bench/README.md)."""
     from trainables.schema import records as R
 
+    from study.stopping.rules import Degenerate
+
+    margin = Degenerate.model_fields["margin"].default
+
+    def constant(ds, cell) -> int:  # seeds whose last epoch is a constant classifier, by the platform's degenerate rule
+        last = [r["records"][-1] for r in results if (r["dataset"], r["cell"]) == (ds, cell)]
+        return sum(1 for x in last if x.get(R.VAL_CLEAN_ACC, 1.0) <= x.get(R.VAL_CHANCE_ACC, -1.0) + margin)
+
     finals = [f for f in finals if f.get("per_image")]
     out: list[str] = []
     emit = out.append
@@ -191,10 +201,10 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
         emit(f"\n{ds}: test, AutoAttack (standard) and {pgd[0] if pgd else 'PGD'} per image; mean over seeds and "
              f"images [95 % bootstrap over images and seeds, B = {B}], in %. Regularised baseline: {wd or '–'} "
              f"(training robust accuracy nearest {match_cell}'s)\n")
-        emit(f"| cell | seeds | train adv acc last | AA best | AA last | **AA gap best − last** "
+        emit(f"| cell | seeds | constant at the end | train adv acc last | AA best | AA last | **AA gap best − last** "
              f"| {pgd[0] if pgd else ''} gap | AA last − {base} | AA best − {base} | AA last − {base} best "
              f"| AA last − {match_cell} |")
-        emit("|---" * 11 + "|")
+        emit("|---" * 12 + "|")
         for cell in dict.fromkeys(f["cell"] for f in finals if f["dataset"] == ds):
             best, last = _matrix(finals, ds, cell, "best/autoattack"), _matrix(finals, ds, cell, "last/autoattack")
             if not best:
@@ -208,7 +218,7 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
             cross = lambda m, other: diff(m, _matrix(finals, ds, other, "best/autoattack"), rng) \
                 if other != cell else None  # noqa: E731  (this cell's last vs the other's early-stopped best)
             name = cell + (" (matched)" if cell == wd else "")
-            emit(f"| {name} | {len(best)} | {100 * statistics.mean(tr):.1f} | {acc(best)} | {acc(last)} "
+            emit(f"| {name} | {len(best)} | {constant(ds, cell)} | {100 * statistics.mean(tr):.1f} | {acc(best)} | {acc(last)} "
                  f"| **{_ci(diff(best, last, rng))}** | {_ci(diff(pb, pl, rng))} "
                  f"| {_ci(vs('last/autoattack', base))} | {_ci(vs('best/autoattack', base))} "
                  f"| {_ci(cross(last, base))} "
