@@ -113,7 +113,7 @@ def test_one(job: dict) -> dict:
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
-    trainer.load(Path(job["workdir"]) / CKPT_DIR)
+    trainer.load(Path(job["workdir"]) / CKPT_DIR, resume=False)  # weights for a test reading, no training
     final, per = _per_image_eval(trainer)
     wall = time.perf_counter() - t0
     tmp = path.with_suffix(".tmp")

@@ -140,7 +140,7 @@ def final_one(job: dict) -> dict:
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
-    trainer.load(Path(job["workdir"]) / CKPT_DIR)
+    trainer.load(Path(job["workdir"]) / CKPT_DIR, resume=False)  # weights for a test reading, no training
     return {**job, "final": trainer.final_eval(), "final_wall_s": time.perf_counter() - t0}
 
 

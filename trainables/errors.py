@@ -12,3 +12,7 @@ class DatasetNotFoundError(InputError):
 
 class CheckpointError(InputError):
     """A checkpoint file is missing, truncated, corrupted or unsafe."""
+
+
+class ConfigDriftError(InputError):
+    """A checkpoint would resume under settings other than the ones it was trained with (training/drift.py)."""

@@ -192,8 +192,10 @@ class Trainer:
                             directory / BEST_FILE)
         return directory
 
-    def load(self, directory: str | Path) -> None:
-        """Restore from a directory written by ``save``; errors name the file and the fix."""
+    def load(self, directory: str | Path, resume: bool = True) -> None:
+        """Restore from a directory written by ``save``; errors name the file and the fix. ``resume``: training goes
+        on from here, so the settings that shape the run must be the checkpoint's (``ConfigDriftError`` otherwise);
+        ``False`` for a load that only reads the weights (a test evaluation)."""
         directory = Path(directory)
         path = directory / STATE_FILE
         state = checkpoint.load(path, map_location=self.rt.device)
@@ -204,6 +206,15 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"checkpoint {path} does not fit this run's model/optimiser: {str(e)[:300]}") from None
+        if resume and state.get("config_json"):  # trained under the settings it goes on with (training/drift.py)
+            import json
+
+            from trainables.errors import ConfigDriftError
+            from trainables.training.drift import describe, drift
+
+            found = drift(json.loads(state["config_json"]), self.cfg.model_dump(mode="json"))
+            if found:
+                raise ConfigDriftError(describe(found, str(directory)))
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best"]["epoch"])
         self.best_val_pgd = float(state["best"]["val_pgd_acc"])
