@@ -40,9 +40,9 @@ def drift(stored: dict[str, Any], current: dict[str, Any], prefix: str = "") -> 
 
 
 def describe(found: list[tuple[str, Any, Any]], where: str) -> str:
-    """The refusal's words: what differs, and the two ways on."""
-    shown = "; ".join(f"{p}: {'absent' if a is None else repr(a)} in the checkpoint, {b!r} now" for p, a, b in found[:6])
-    more = f" (and {len(found) - 6} more)" if len(found) > 6 else ""
-    return (f"the checkpoint in {where} was written under another run config: {shown}{more}. Resuming would change "
-            "these settings mid-run (a platform update that changed a default, or an edited config). Set them to the "
-            "checkpoint's values to resume it as it was, or start the run over (delete the folder, or a new study)")
+    """The refusal's words, the settings first (a study's failure summary keeps a cause's first 300 characters)."""
+    shown = "; ".join(f"{p} ({'absent' if a is None else repr(a)} in the checkpoint, {b!r} now)" for p, a, b in found[:6])
+    more = f" and {len(found) - 6} more" if len(found) > 6 else ""
+    return (f"resuming would change {shown}{more} mid-run: the checkpoint in {where} was written under another run "
+            "config (a platform update that changed a default, or an edited config). Set these to the checkpoint's "
+            "values to resume it as it was, or start the run over (delete its folder, or run a new study)")
