@@ -48,20 +48,6 @@ def _write_records(path: Path, recs: Iterable[R.EpochRecord]) -> None:
     path.write_text("".join(json.dumps(r.flat()) + "\n" for r in recs))
 
 
-def _same_config_or_raise(wd: Path, cfg: RunConfig) -> None:
-    """Resuming is only right for the run that wrote the checkpoint (the epoch count may grow)."""
-    import yaml
-
-    from trainables.errors import InputError
-
-    if not (wd / CONFIG_FILE).exists():
-        return
-    old = RunConfig.model_validate(yaml.safe_load((wd / CONFIG_FILE).read_text()))
-    if old.model_copy(update={"epochs": cfg.epochs}) != cfg:
-        raise InputError(f"{wd} holds a checkpoint of a different run config; give this run another name "
-                         f"(study train --name NAME) or delete {wd} to start over")
-
-
 def fit(cfg: RunConfig, workdir: str | Path | None = None, callbacks: Iterable[Callback] = (),
         trainer: Trainer | None = None) -> FitResult:
     """Train ``cfg`` to its last epoch (or a stop), then evaluate on test; resume if ``workdir`` has a checkpoint."""
@@ -73,8 +59,7 @@ def fit(cfg: RunConfig, workdir: str | Path | None = None, callbacks: Iterable[C
     if wd is not None:
         wd.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-        if (wd / CKPT_DIR / STATE_FILE).exists():
-            _same_config_or_raise(wd, cfg)
+        if (wd / CKPT_DIR / STATE_FILE).exists():  # resumes only under the checkpoint's settings (training/drift.py)
             trainer.load(wd / CKPT_DIR)
         (wd / CONFIG_FILE).write_text(text)
         result.records = [r for r in read_records(wd / RECORDS_FILE) if r.epoch <= trainer.epoch]

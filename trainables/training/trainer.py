@@ -201,12 +201,7 @@ class Trainer:
         state = checkpoint.load(path, map_location=self.rt.device)
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise CheckpointError(f"checkpoint {path} is not a training state written by this platform")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(f"checkpoint {path} does not fit this run's model/optimiser: {str(e)[:300]}") from None
-        if resume and state.get("config_json"):  # trained under the settings it goes on with (training/drift.py)
+        if resume and state.get("config_json"):  # before any weight moves (trainables/training/drift.py)
             import json
 
             from trainables.errors import ConfigDriftError
@@ -215,6 +210,11 @@ class Trainer:
             found = drift(json.loads(state["config_json"]), self.cfg.model_dump(mode="json"))
             if found:
                 raise ConfigDriftError(describe(found, str(directory)))
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {path} does not fit this run's model/optimiser: {str(e)[:300]}") from None
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best"]["epoch"])
         self.best_val_pgd = float(state["best"]["val_pgd_acc"])

@@ -10,7 +10,7 @@ from testlib import tiny_run
 from trainables.schema import records as R
 from trainables.attacks import build_attack
 from trainables.schema.config import RunConfig
-from trainables.errors import CheckpointError
+from trainables.errors import CheckpointError, InputError
 from trainables.evaluation.evaluate import robust_accuracy
 from trainables.training.fit import RECORDS_FILE, fit, read_records
 from trainables.training.trainer import Trainer
@@ -118,8 +118,10 @@ def test_malicious_pickle_is_refused(data_root, tmp_path):
 def test_checkpoint_of_another_model_is_a_clear_error(data_root, tmp_path):
     fit(cfg(data_root, epochs=1, eval__final=False), tmp_path / "r")
     other = Trainer(cfg(data_root, model__width=4))
-    with pytest.raises(CheckpointError, match="does not fit"):
+    with pytest.raises(InputError, match=r"resuming would change model\.width \(8 in the checkpoint, 4 now\)"):
         other.load(tmp_path / "r" / "checkpoint")
+    with pytest.raises(CheckpointError, match="does not fit"):  # the weights alone do not fit either
+        other.load(tmp_path / "r" / "checkpoint", resume=False)
 
 
 def test_final_evaluation_best_and_last(data_root, tmp_path):
@@ -130,10 +132,8 @@ def test_final_evaluation_best_and_last(data_root, tmp_path):
 
 
 def test_a_run_folder_never_resumes_another_config(data_root, tmp_path):
-    from trainables.errors import InputError
-
     fit(cfg(data_root, epochs=1, eval__final=False), tmp_path / "r")
-    with pytest.raises(InputError, match="different run config"):
+    with pytest.raises(InputError, match=r"resuming would change der\.weight"):
         fit(cfg(data_root, epochs=1, eval__final=False, der__weight=1.0), tmp_path / "r")
     # more epochs of the same run is a legitimate continuation
     assert [r.epoch for r in fit(cfg(data_root, epochs=2, eval__final=False), tmp_path / "r").records] == [1, 2]
