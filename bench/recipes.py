@@ -103,7 +103,7 @@ def released(path: str, aa_n: int = 0) -> dict:
     batches = list(data.test_batches(1000))
     torch.manual_seed(0)
     r = robust_accuracy(model, batches, eval_pgd(cfg, 50, 10, contextlib.nullcontext))
-    out = {"clean": r["clean_acc"], "pgd50x10": r["adv_acc"]}
+    out = {"clean": r["clean_acc"], "pgd50x10": r["adv_acc"], "test_images": sum(len(b[1]) for b in batches)}
     if aa_n:
         from trainables.attacks.autoattack import autoattack_accuracy
 
@@ -123,7 +123,7 @@ def save_released(args) -> None:
     Path(args.released_out).write_text(json.dumps({
         "command": "STUDY_DATA_DIR=../shared/data .venv/bin/python bench/recipes.py --released <fast_adversarial>/MNIST/"
                    f"models/fgsm.pth --aa-n {aa_n} --released-out {args.released_out}",
-        "commit": commit, "aa_n": aa_n, "test_images": 1000, "readings": r,
+        "commit": commit, "aa_n": aa_n, "test_images": r["test_images"], "readings": r,
         "wall_s": round(time.perf_counter() - t0, 1)}, indent=1) + "\n")
     print(f"released fgsm.pth: {r} -> {args.released_out}")
 

@@ -96,6 +96,13 @@ def _test_side(ev: dict | None) -> dict | None:
     return None if ev is None else {k: v for k, v in ev.items() if k != "masking"}
 
 
+def _data_side(data: dict | None) -> dict | None:
+    """The data settings a test reading depends on: not where the files lie (a grid restored on another machine
+    reads them from its own cache) nor how they are loaded."""
+    return None if data is None else {k: v for k, v in data.items() if k not in ("root", "download", "num_workers",
+                                                                                  "loader")}
+
+
 def test_one(job: dict) -> dict:
     """Test evaluation of a trained run, per image; read back from its folder when done before."""
     import time
@@ -107,7 +114,8 @@ def test_one(job: dict) -> dict:
     path = Path(job["workdir"]) / PER_IMAGE_FILE
     if path.exists():
         saved = json.loads(path.read_text())
-        if _test_side(saved.get("eval")) == _test_side(job["config"]["eval"]) and saved.get("data") == job["config"]["data"]:
+        if (_test_side(saved.get("eval")) == _test_side(job["config"]["eval"])
+                and _data_side(saved.get("data")) == _data_side(job["config"]["data"])):
             return {**job, "final": saved["final"], "per_image": saved["per_image"], "final_wall_s": saved["wall_s"]}
     cfg = RunConfig.model_validate(job["config"])
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})
@@ -146,6 +154,8 @@ def diff(a: dict, b: dict, rng) -> tuple[float, float, float, int] | None:
     seeds = sorted(set(a) & set(b))
     if not seeds:
         return None
+    if len({len(a[s]) for s in seeds} | {len(b[s]) for s in seeds}) > 1:
+        raise ValueError("paired readings of different numbers of test images (was --aa-n changed within the grid?)")
     d = np.stack([a[s].astype(np.int8) - b[s].astype(np.int8) for s in seeds])
     return (*boot(d, rng), len(seeds))
 
@@ -168,7 +178,8 @@ def matched_wd(results: list[dict], ds: str, match_cell: str) -> str | None:
     seeds = set.intersection(*[{r["seed"] for r in runs if r["cell"] == c} for c in wds]) if wds else set()
 
     def train_adv(cell):
-        xs = [r["records"][-1][R.TRAIN_ADV_ACC] for r in runs if r["cell"] == cell and r["seed"] in seeds]
+        xs = [r["records"][-1][R.TRAIN_ADV_ACC] for r in runs if r["cell"] == cell and r["seed"] in seeds
+              and r["records"]]
         return statistics.mean(xs) if xs else math.nan
 
     target = train_adv(match_cell)
@@ -187,9 +198,11 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
 
     margin = Degenerate.model_fields["margin"].default
 
-    def constant(ds, cell) -> int:  # seeds whose last epoch is a constant classifier, by the platform's degenerate rule
-        last = [r["records"][-1] for r in results if (r["dataset"], r["cell"]) == (ds, cell)]
-        return sum(1 for x in last if x.get(R.VAL_CLEAN_ACC, 1.0) <= x.get(R.VAL_CHANCE_ACC, -1.0) + margin)
+    def constant(ds, cell, seeds) -> int:  # of these seeds, those whose last epoch is a constant classifier, by the
+        # platform's degenerate rule (a record without the chance level, from before it was kept, counts as not)
+        last = [r["records"][-1] for r in results if (r["dataset"], r["cell"]) == (ds, cell) and r["seed"] in seeds
+                and r["records"]]
+        return sum(1 for x in last if R.VAL_CHANCE_ACC in x and x[R.VAL_CLEAN_ACC] <= x[R.VAL_CHANCE_ACC] + margin)
 
     finals = [f for f in finals if f.get("per_image")]
     out: list[str] = []
@@ -209,7 +222,8 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
             best, last = _matrix(finals, ds, cell, "best/autoattack"), _matrix(finals, ds, cell, "last/autoattack")
             if not best:
                 continue
-            tr = [r["records"][-1][R.TRAIN_ADV_ACC] for r in results if (r["dataset"], r["cell"]) == (ds, cell)]
+            tr = [r["records"][-1][R.TRAIN_ADV_ACC] for r in results
+                  if (r["dataset"], r["cell"]) == (ds, cell) and r["seed"] in best and r["records"]]
             pb = _matrix(finals, ds, cell, f"best/{pgd[0]}") if pgd else {}
             pl = _matrix(finals, ds, cell, f"last/{pgd[0]}") if pgd else {}
             acc = lambda m: f"{100 * np.mean([v.mean() for v in m.values()]):.1f}"  # noqa: E731
@@ -218,7 +232,8 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
             cross = lambda m, other: diff(m, _matrix(finals, ds, other, "best/autoattack"), rng) \
                 if other != cell else None  # noqa: E731  (this cell's last vs the other's early-stopped best)
             name = cell + (" (matched)" if cell == wd else "")
-            emit(f"| {name} | {len(best)} | {constant(ds, cell)} | {100 * statistics.mean(tr):.1f} | {acc(best)} | {acc(last)} "
+            train = f"{100 * statistics.mean(tr):.1f}" if tr else "–"
+            emit(f"| {name} | {len(best)} | {constant(ds, cell, set(best))} | {train} | {acc(best)} | {acc(last)} "
                  f"| **{_ci(diff(best, last, rng))}** | {_ci(diff(pb, pl, rng))} "
                  f"| {_ci(vs('last/autoattack', base))} | {_ci(vs('best/autoattack', base))} "
                  f"| {_ci(cross(last, base))} "

@@ -181,6 +181,9 @@ def later_jobs(args, jobs: list[dict], results: list[dict]) -> list[dict]:
         return []
     pick = {ds: RV.matched_wd(results, ds, args.match_cell) for ds in args.datasets}
     for ds, cell in pick.items():
+        if cell is None:
+            raise SystemExit(f"{ds}: no weight decay could be matched to {args.match_cell} on seeds < "
+                             f"{args.wd_pick_seeds} (is {args.match_cell} among the cells, and did its runs finish?)")
         print(f"{ds}: weight decay for seeds ≥ {args.wd_pick_seeds}: {cell}", flush=True)
     return [j for j in jobs if j["seed"] >= args.wd_pick_seeds
             and (not j["cell"].startswith("PGD-AT wd") or j["cell"] == pick[j["dataset"]])]
@@ -296,7 +299,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse(argv):
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.wd_pick_seeds is not None and (args.wd_pick_seeds < 1 or not args.test_all or not args.wds):
+        ap.error("--wd-pick-seeds N needs N >= 1, --test-all and --wds (the weight-decay cells to pick from)")
     if args.quick:
         args.__dict__.update(seeds=1, epochs=4, train_subset=256, val_size=128, test_subset=64, width=8, masking_n=16,
                              masking_apgd=5, masking_square=10, aa_n=16, lambdas=[1.0], second_cells=["PGD-AT"])
@@ -363,8 +369,8 @@ def command_of(saved_args: dict) -> str:
         if isinstance(value, bool):
             parts.append(flag)
         else:
-            shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, list) \
-                else f"{value:g}" if isinstance(value, float) else str(value)
+            shown = ",".join(repr(v) if isinstance(v, float) else str(v) for v in value) if isinstance(value, list) \
+                else repr(value) if isinstance(value, float) else str(value)
             parts.append(f"{flag} {shown}")
     return "STUDY_DATA_DIR=../shared/data .venv/bin/python bench/ro_study.py " + " ".join(parts)
 
@@ -376,7 +382,9 @@ def pack(src: str) -> Path:
     from bench.traces import commit
 
     saved = read_saved(src)
-    saved = {"command": command_of(saved["args"]), "commit": commit(), **saved}
+    saved = {**saved, "command": command_of(saved["args"]), "commit": commit(),
+             "commit_note": "the commit the traces were packed at; a grid that ran over several sessions trained its "
+                            "runs under the commits before it, each run's config is in its record"}
     out = Path(__file__).parent / "results" / f"{saved['args']['name']}.json.gz"
     with gzip.open(out, "wt", compresslevel=9) as f:
         json.dump(saved, f, default=str)

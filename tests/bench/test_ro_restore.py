@@ -13,6 +13,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 import ro_study  # noqa: E402
 
+from trainables.errors import InputError  # noqa: E402
 from trainables.training.fit import RECORDS_FILE, read_records  # noqa: E402
 
 
@@ -52,8 +53,10 @@ def test_a_reading_is_read_back_when_only_the_per_epoch_masking_check_is_written
                                                            "masking": {"apgd_targets": 0, "flag": "gap"}}}}
     assert ro_study.RV.test_one(pinned)["final_wall_s"] == 9.0
     other_test = {**job, "config": {**job["config"], "eval": {"autoattack_n": 8}}}
-    with pytest.raises(Exception):  # another test setting is attacked again: a Trainer, failing on the toy config
+    with pytest.raises(InputError):  # another test setting is attacked again: a Trainer, which finds no data here
         ro_study.RV.test_one(other_test)
+    elsewhere = {**job, "config": {**job["config"], "data": {**job["config"]["data"], "root": "/another/cache"}}}
+    assert ro_study.RV.test_one(elsewhere)["final_wall_s"] == 9.0  # a grid restored on another machine reads it back
 
 
 def _args(*extra: str):
@@ -77,6 +80,16 @@ def test_later_seeds_run_only_the_weight_decay_matched_on_the_first_seeds():
     assert {j["seed"] for j in rest} == {1, 2}
     assert sorted({j["cell"] for j in rest}) == ["DER 1", "DER 10", "PGD-AT", "PGD-AT wd 0.02", "TRADES"]
     assert ro_study.later_jobs(_args(), jobs, seed0) == []  # without the option every seed runs every cell
+    with pytest.raises(SystemExit, match="no weight decay could be matched"):  # no match cell: said, not dropped
+        ro_study.later_jobs(args, jobs, [r for r in seed0 if r["cell"] != "DER 10"])
+
+
+def test_wd_pick_seeds_is_refused_where_it_would_be_ignored_or_drop_every_weight_decay_cell(capsys):
+    with pytest.raises(SystemExit):  # 0 would run no weight-decay cell at all
+        _args("--wd-pick-seeds", "0")
+    with pytest.raises(SystemExit):  # without --test-all the option would be ignored
+        ro_study.parse(["--datasets", "fmnist", "--wds", "5e-3", "--wd-pick-seeds", "1"])
+    assert "--wd-pick-seeds N needs" in capsys.readouterr().err
 
 
 def test_the_match_is_judged_on_the_seeds_every_weight_decay_cell_has():
