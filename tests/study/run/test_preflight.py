@@ -166,3 +166,17 @@ def test_a_trial_bigger_than_every_node_of_a_cluster_is_refused(two_node_cluster
     assert "asks for 3 CPU" in err and "no node of the Ray cluster" in err and "in all 4 CPU" in err, err
     assert err.count(": 2 CPU, 0 GPU") == 2 and "ray start --address" in err
     assert "Traceback" not in err and not env["ws"].exists()
+
+
+def test_a_run_folder_is_not_resumed_under_an_edited_config(env, capsys):
+    """`study train` into a run folder whose checkpoint was trained under other settings: exit 2, the settings named,
+    the run's records untouched (trainables/training/drift.py)."""
+    first = env["variant"](doc=env["run"], name="run.yaml")
+    assert main(["train", first, "--workspace", str(env["ws"]), "--name", "r"]) == 0
+    records = (env["ws"] / "runs" / "r" / "records.jsonl").read_text()
+    edited = env["variant"](set_("der/weight", 0.5), doc=env["run"], name="edited.yaml")
+    capsys.readouterr()
+    assert main(["train", edited, "--workspace", str(env["ws"]), "--name", "r", "--epochs", "2"]) == 2
+    flat = " ".join(capsys.readouterr().err.split())
+    assert "resuming would change der.weight" in flat and "start the run over" in flat
+    assert (env["ws"] / "runs" / "r" / "records.jsonl").read_text() == records
