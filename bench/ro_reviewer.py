@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-PER_IMAGE_FILE = "test_per_image.json"
+PER_IMAGE_FILE, PARTIAL_FILE = "test_per_image.json", "test_per_image.partial.json"
 B, SEED = 2000, 0
 
 
@@ -41,8 +41,11 @@ def unbits(s: str) -> np.ndarray:
     return np.frombuffer(s.encode(), dtype=np.uint8) - ord("0")
 
 
-def _per_image_eval(trainer) -> tuple[dict, dict]:
-    """``Trainer.final_eval``'s figures, and the per-image correctness behind them."""
+def _per_image_eval(trainer, done: dict | None = None, on_part=None) -> tuple[dict, dict]:
+    """``Trainer.final_eval``'s figures, and the per-image correctness behind them. A checkpoint's part ("best",
+    "last") in ``done`` (which -> (figures, bits)) is taken as it is; ``on_part(which, figures, bits)`` is called as
+    each part is read. The parts are independent (every attack seeds itself: PGD per (steps, restarts) here,
+    APGD, FAB and Square in each call), so a reading resumed after its first part equals an uninterrupted one."""
     import torch
     from trainables.schema import records as R
     from trainables.attacks.autoattack import VERSIONS
@@ -50,7 +53,7 @@ def _per_image_eval(trainer) -> tuple[dict, dict]:
     from trainables.training.runtime import derive_seed, seed_all
     from trainables.evaluation.validation import eval_pgd
 
-    cfg, out, per = trainer.cfg, {}, {}
+    cfg, out, per, done = trainer.cfg, {}, {}, done or {}
     candidates = {"last": trainer.model.state_dict()}
     if trainer.best_state is not None:
         candidates["best"] = trainer.best_state
@@ -58,17 +61,22 @@ def _per_image_eval(trainer) -> tuple[dict, dict]:
     batches = list(trainer.data.test_batches(cfg.eval.batch_size))
     n_test = sum(len(b[1]) for b in batches)
     for which, state in candidates.items():
+        if which in done:
+            out.update(done[which][0])
+            per.update(done[which][1])
+            continue
+        o, b = {}, {}
         model.load_state_dict(state)
         model.eval()
         with torch.no_grad():
             clean = torch.cat([_logits(model, x, trainer.eval_autocast).argmax(1) == y for x, y in batches])
-        out[R.test_key(which, "clean_acc")], per[f"{which}/clean"] = clean.sum().item() / len(clean), bits(clean)
+        o[R.test_key(which, "clean_acc")], b[f"{which}/clean"] = clean.sum().item() / len(clean), bits(clean)
         for steps, restarts in cfg.eval.test_pgd:
             seed_all(derive_seed(cfg.seed, "test", steps, restarts))
             r = robust_accuracy(model, batches, eval_pgd(cfg, steps, restarts, trainer.eval_autocast, test=True),
                                 trainer.eval_autocast, keep_first=n_test)
-            out[R.test_key(which, f"pgd{steps}x{restarts}_acc")] = r["adv_acc"]
-            per[f"{which}/pgd{steps}x{restarts}"] = bits(r["robust_mask"])
+            o[R.test_key(which, f"pgd{steps}x{restarts}_acc")] = r["adv_acc"]
+            b[f"{which}/pgd{steps}x{restarts}"] = bits(r["robust_mask"])
         if cfg.eval.autoattack:  # trainables.attacks.autoattack.autoattack_accuracy, keeping each image's outcome
             import torchattacks as ta
 
@@ -84,8 +92,12 @@ def _per_image_eval(trainer) -> tuple[dict, dict]:
                 with torch.no_grad():
                     ok.append(model(x_adv).argmax(1) == yb)
             ok = torch.cat(ok)
-            out[R.test_key(which, VERSIONS[version].metric)] = ok.sum().item() / max(len(ok), 1)
-            per[f"{which}/autoattack"] = bits(ok)
+            o[R.test_key(which, VERSIONS[version].metric)] = ok.sum().item() / max(len(ok), 1)
+            b[f"{which}/autoattack"] = bits(ok)
+        out.update(o)
+        per.update(b)
+        if on_part:
+            on_part(which, o, b)
     out[R.test_key("best", "epoch")] = float(trainer.best_epoch)
     return out, per
 
@@ -104,31 +116,54 @@ def _data_side(data: dict | None) -> dict | None:
 
 
 def test_one(job: dict) -> dict:
-    """Test evaluation of a trained run, per image; read back from its folder when done before."""
+    """Test evaluation of a trained run, per image; read back from its folder when done before. Each checkpoint's
+    part is kept as it is read (``PARTIAL_FILE``), so a reading stopped by a session's end goes on from there."""
     import time
 
     from trainables.schema.config import RunConfig
     from trainables.training.fit import CKPT_DIR
     from trainables.training.trainer import Trainer
 
-    path = Path(job["workdir"]) / PER_IMAGE_FILE
+    path, partial = Path(job["workdir"]) / PER_IMAGE_FILE, Path(job["workdir"]) / PARTIAL_FILE
+
+    def same(saved):
+        return (_test_side(saved.get("eval")) == _test_side(job["config"]["eval"])
+                and _data_side(saved.get("data")) == _data_side(job["config"]["data"]))
+
     if path.exists():
         saved = json.loads(path.read_text())
-        if (_test_side(saved.get("eval")) == _test_side(job["config"]["eval"])
-                and _data_side(saved.get("data")) == _data_side(job["config"]["data"])):
+        if same(saved):
             return {**job, "final": saved["final"], "per_image": saved["per_image"], "final_wall_s": saved["wall_s"]}
+    parts = {}  # a reading stopped after one checkpoint's part (a session's end) goes on from the other
+    if partial.exists():
+        saved = json.loads(partial.read_text())
+        parts = saved["parts"] if same(saved) else {}
+    t_part = time.perf_counter()
+
+    def keep(which, figures, per_bits):
+        nonlocal t_part
+        parts[which] = {"figures": figures, "bits": per_bits, "wall_s": time.perf_counter() - t_part}
+        t_part = time.perf_counter()
+        _write(partial, {"eval": job["config"]["eval"], "data": job["config"]["data"], "parts": parts})
+
     cfg = RunConfig.model_validate(job["config"])
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"final": True})})
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
     trainer.load(Path(job["workdir"]) / CKPT_DIR, resume=False)  # weights for a test reading, no training
-    final, per = _per_image_eval(trainer)
-    wall = time.perf_counter() - t0
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"eval": job["config"]["eval"], "data": job["config"]["data"], "final": final,
-                               "per_image": per, "wall_s": wall}))
-    tmp.replace(path)
+    earlier = sum(v["wall_s"] for v in parts.values())
+    final, per = _per_image_eval(trainer, {w: (v["figures"], v["bits"]) for w, v in parts.items()}, keep)
+    wall = time.perf_counter() - t0 + earlier
+    _write(path, {"eval": job["config"]["eval"], "data": job["config"]["data"], "final": final, "per_image": per,
+                  "wall_s": wall})
+    partial.unlink(missing_ok=True)
     return {**job, "final": final, "per_image": per, "final_wall_s": wall}
+
+
+def _write(path: Path, body: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body))
+    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- headline table

@@ -110,3 +110,48 @@ def test_the_packed_command_gives_back_the_grids_settings():
     assert words[:3] == ["STUDY_DATA_DIR=../shared/data", ".venv/bin/python", "bench/ro_study.py"]
     again = vars(ro_study.parse(words[3:]))
     assert {k: v for k, v in again.items() if k != "data_dir"} == {k: v for k, v in vars(args).items() if k != "data_dir"}
+
+
+class _Stop(Exception):
+    """A session's end, in the middle of a test reading."""
+
+
+def test_a_test_reading_stopped_after_one_checkpoint_goes_on_to_the_same_readings(data_root, tmp_path, monkeypatch):
+    """The grid's test reading (about 25 of a run's 30 minutes) is kept per checkpoint: stopped after "last", it
+    reads only "best" again, and the result is the uninterrupted one, bit for bit."""
+    import shutil
+
+    from testlib import tiny_run
+    from trainables.schema.config import RunConfig
+    from trainables.training.fit import fit
+
+    RV = ro_study.RV
+    config = tiny_run(data_root, epochs=2, eval__final=False, eval__autoattack=True, eval__autoattack_n=16)
+    fit(RunConfig.model_validate(config), tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    whole = RV.test_one({"workdir": str(tmp_path / "a"), "config": config})
+
+    original = RV._per_image_eval
+
+    def stopped_after_first_part(trainer, done=None, on_part=None):
+        def keep_then_stop(which, figures, bits):
+            on_part(which, figures, bits)
+            raise _Stop
+
+        return original(trainer, done, keep_then_stop)
+
+    monkeypatch.setattr(RV, "_per_image_eval", stopped_after_first_part)
+    with pytest.raises(_Stop):
+        RV.test_one({"workdir": str(tmp_path / "b"), "config": config})
+    parts = json.loads((tmp_path / "b" / RV.PARTIAL_FILE).read_text())["parts"]
+    assert list(parts) == ["last"]
+    read = []
+
+    def recording(trainer, done=None, on_part=None):
+        return original(trainer, done, lambda which, *rest: (read.append(which), on_part(which, *rest)))
+
+    monkeypatch.setattr(RV, "_per_image_eval", recording)
+    resumed = RV.test_one({"workdir": str(tmp_path / "b"), "config": config})
+    assert read == ["best"]  # "last" was taken from the kept part, not attacked again
+    assert resumed["final"] == whole["final"] and resumed["per_image"] == whole["per_image"]
+    assert not (tmp_path / "b" / RV.PARTIAL_FILE).exists()
