@@ -114,16 +114,15 @@ def released(path: str, aa_n: int = 0) -> dict:
 
 def save_released(args) -> None:
     """Evaluate the released model alone and keep its readings, the command and the commit (bench/results/)."""
-    import subprocess
+    from bench.traces import commit
 
     aa_n = 100 if args.aa_n is None else args.aa_n
     t0 = time.perf_counter()
     r = released(args.released, aa_n)
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     Path(args.released_out).write_text(json.dumps({
         "command": "STUDY_DATA_DIR=../shared/data .venv/bin/python bench/recipes.py --released <fast_adversarial>/MNIST/"
                    f"models/fgsm.pth --aa-n {aa_n} --released-out {args.released_out}",
-        "commit": commit, "aa_n": aa_n, "test_images": r["test_images"], "readings": r,
+        "commit": commit(), "aa_n": aa_n, "test_images": r["test_images"], "readings": r,
         "wall_s": round(time.perf_counter() - t0, 1)}, indent=1) + "\n")
     print(f"released fgsm.pth: {r} -> {args.released_out}")
 

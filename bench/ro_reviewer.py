@@ -105,14 +105,17 @@ def _per_image_eval(trainer, done: dict | None = None, on_part=None) -> tuple[di
 def _test_side(ev: dict | None) -> dict | None:
     """The eval settings a test reading depends on: all but the per-epoch masking check, which picks the best
     epoch during training (its checkpoint is already on disk) and does not enter the test attacks."""
-    return None if ev is None else {k: v for k, v in ev.items() if k != "masking"}
+    return _without(ev, ("masking",))
 
 
 def _data_side(data: dict | None) -> dict | None:
     """The data settings a test reading depends on: not where the files lie (a grid restored on another machine
     reads them from its own cache) nor how they are loaded."""
-    return None if data is None else {k: v for k, v in data.items() if k not in ("root", "download", "num_workers",
-                                                                                  "loader")}
+    return _without(data, ("root", "download", "num_workers", "loader"))
+
+
+def _without(d: dict | None, keys: tuple[str, ...]) -> dict | None:
+    return None if d is None else {k: v for k, v in d.items() if k not in keys}
 
 
 def test_one(job: dict) -> dict:
