@@ -25,6 +25,7 @@ import copy
 import json
 import math
 import statistics
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +188,12 @@ def boot(d: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
     return float(d.mean()), float(lo), float(hi)
 
 
+def stream(*names: str) -> np.random.Generator:
+    """The bootstrap's random stream for one comparison, named by what it compares: an interval depends only on
+    its own readings, so it does not move when another cell's runs are added to the table."""
+    return np.random.default_rng([SEED, zlib.crc32("|".join(names).encode())])
+
+
 def diff(a: dict, b: dict, rng) -> tuple[float, float, float, int] | None:
     """Paired a − b over the seeds both have (same images)."""
     seeds = sorted(set(a) & set(b))
@@ -247,7 +254,6 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
     emit = out.append
     pgd = sorted({k.split("/")[1] for f in finals for k in f["per_image"] if "/pgd" in k})[:1]
     for ds in dict.fromkeys(f["dataset"] for f in finals):
-        rng = np.random.default_rng(SEED)
         wd = matched_wd(results, ds, match_cell)
         emit(f"\n{ds}: test, AutoAttack (standard) and {pgd[0] if pgd else 'PGD'} per image; mean over seeds and "
              f"images [95 % bootstrap over images and seeds, B = {B}], in %. Regularised baseline: {wd or '–'} "
@@ -265,14 +271,16 @@ def headline_markdown(results: list[dict], finals: list[dict], match_cell: str =
             pb = _matrix(finals, ds, cell, f"best/{pgd[0]}") if pgd else {}
             pl = _matrix(finals, ds, cell, f"last/{pgd[0]}") if pgd else {}
             acc = lambda m: f"{100 * np.mean([v.mean() for v in m.values()]):.1f}"  # noqa: E731
-            vs = lambda key, other: diff(_matrix(finals, ds, cell, key), _matrix(finals, ds, other, key), rng) \
-                if other != cell else None  # noqa: E731
-            cross = lambda m, other: diff(m, _matrix(finals, ds, other, "best/autoattack"), rng) \
+            vs = lambda key, other: diff(_matrix(finals, ds, cell, key), _matrix(finals, ds, other, key),
+                                         stream(ds, cell, key, other, key)) if other != cell else None  # noqa: E731
+            cross = lambda m, other: diff(m, _matrix(finals, ds, other, "best/autoattack"),
+                                          stream(ds, cell, "last/autoattack", other, "best/autoattack")) \
                 if other != cell else None  # noqa: E731  (this cell's last vs the other's early-stopped best)
+            gap = lambda b, l, key: diff(b, l, stream(ds, cell, f"best/{key}", cell, f"last/{key}"))  # noqa: E731
             name = cell + (" (matched)" if cell == wd else "")
             train = f"{100 * statistics.mean(tr):.1f}" if tr else "–"
             emit(f"| {name} | {len(best)} | {constant(ds, cell, set(best))} | {train} | {acc(best)} | {acc(last)} "
-                 f"| **{_ci(diff(best, last, rng))}** | {_ci(diff(pb, pl, rng))} "
+                 f"| **{_ci(gap(best, last, 'autoattack'))}** | {_ci(gap(pb, pl, pgd[0] if pgd else 'pgd'))} "
                  f"| {_ci(vs('last/autoattack', base))} | {_ci(vs('best/autoattack', base))} "
                  f"| {_ci(cross(last, base))} "
                  f"| {_ci(vs('last/autoattack', match_cell))} |")
