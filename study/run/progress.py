@@ -22,13 +22,44 @@ SHOWN = ((R.TRAIN_DELTA_MEAN, "ΔE"), (R.PROBE_PGD_ACC, "probe"))
 HEARTBEAT_S = 5.0  # the longest the console stays quiet while trials run (the study's start included)
 _since = time.monotonic()  # the last line before the callback ran (``mark_line``, else its construction)
 _marked = None
+_opening: threading.Event | None = None  # set: the opening's heartbeat stops
 
 
-def mark_line() -> None:
-    """The CLI printed a line just now (the study's first): the next callback counts the quiet from here, so the
-    seconds that MLflow and Ray Tune take to set up before it exists count too."""
-    global _marked
+def mark_line(out=None) -> None:
+    """The CLI printed a line just now (the study's first): the quiet counts from here, so the seconds that Ray,
+    MLflow and Ray Tune take to set up before the callback runs count too. Until the callback's own heartbeat
+    takes over (``setup``) or the study ends (``end_opening``), a thread says the study is starting whenever
+    ``HEARTBEAT_S`` pass without a line (a local Ray alone takes 15 s on a busy 2-core machine)."""
+    global _marked, _opening
+    end_opening()
     _marked = time.monotonic()
+    _opening = threading.Event()
+    threading.Thread(target=_opening_tick, args=(_opening, _marked, out), name="progress-opening",
+                     daemon=True).start()
+
+
+def end_opening() -> None:
+    """Stop the opening's heartbeat (idempotent): the callback's takes over, or the study ended before it ran."""
+    global _opening
+    if _opening is not None:
+        _opening.set()
+        _opening = None
+
+
+def _opening_tick(stop: threading.Event, start: float, out) -> None:
+    global _marked, _since
+    last = start
+    while not stop.wait(0.5):
+        now = time.monotonic()
+        if now - last < HEARTBEAT_S:
+            continue
+        try:
+            (out or console()).print(f"[dim]… starting the study: Ray, its stores and the search "
+                                     f"({now - start:.0f} s)[/]", soft_wrap=True)
+        except Exception:  # noqa: BLE001 - a heartbeat must never disturb the study
+            return
+        last = now
+        _marked = _since = now  # the callback (built or not yet) counts the quiet from this line
 
 
 def trial_name(trial) -> str:
@@ -70,6 +101,9 @@ class ProgressCallback(Callback):
         """Start the heartbeat thread: Tune's loop can block for seconds (starting the first workers, which import
         torch), and ``on_step_end`` is not called meanwhile; the thread says so instead of leaving the console
         quiet."""
+        global _marked
+        end_opening()
+        _marked = None  # (an opening line after the callback's construction moved ``_since`` instead)
         stop = threading.Event()
         self.__dict__["_stop"] = stop
         threading.Thread(target=self._tick, args=(stop,), name="progress-heartbeat", daemon=True).start()

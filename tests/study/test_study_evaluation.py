@@ -181,3 +181,33 @@ def test_the_study_console_is_never_quiet_for_long(monkeypatch):
     clock[0] += progress.HEARTBEAT_S
     cb.on_step_end(3, trials)
     assert f"({2 * progress.HEARTBEAT_S:.0f} s since the last result)" in buf.getvalue()  # counts from the news
+
+
+def test_the_study_start_is_not_quiet_before_the_trials_heartbeat_takes_over(monkeypatch):
+    """From the study's first line until Ray Tune calls the callback's setup (a local Ray start, the stores, the
+    search: 12 s on a busy 2-core machine), a line says the study is starting; it stops once the callback's own
+    heartbeat runs, or when the study ends before that."""
+    from rich.console import Console
+
+    import study.run.progress as progress
+
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.3)
+    buf = io.StringIO()
+    progress.mark_line(Console(file=buf, width=200))
+    time.sleep(1.6)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) >= 2 and all(x.startswith("… starting the study: Ray, its stores and the search (") for x in lines)
+    cb = progress.ProgressCallback(["best/val_robust_acc"], epochs=2)
+    cb._console = Console(file=io.StringIO(), width=200)
+    cb.setup()  # the callback's heartbeat takes over: the opening's stops
+    try:
+        time.sleep(0.6)  # (a line being printed as setup ran may still land)
+        settled = buf.getvalue()
+        time.sleep(1.0)
+        assert buf.getvalue() == settled
+    finally:
+        cb.on_experiment_end([])
+    progress.mark_line(Console(file=buf, width=200))
+    progress.end_opening()  # a study refused before its trials ran: no heartbeat among its error paragraph
+    time.sleep(1.0)
+    assert buf.getvalue() == settled

@@ -74,7 +74,10 @@ def run(
     from study.run import progress
 
     progress.mark_line()  # the heartbeat counts the quiet from this line (issue 32)
-    outcome = run_study(spec, study_name, opts)
+    try:
+        outcome = run_study(spec, study_name, opts)
+    finally:
+        progress.end_opening()  # a refusal or fault before the trials ran prints without a heartbeat among it
     _end(ws, study_name, outcome)
 
 
